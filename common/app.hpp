@@ -1,0 +1,64 @@
+/// @file app.hpp
+/// @brief The application every chapter serves: one function from request to response.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "common/fd.hpp"
+#include "common/http_parser.hpp"
+#include "common/http_response.hpp"
+#include "common/options.hpp"
+#include "common/stats.hpp"
+
+namespace common {
+
+/// @defgroup app Application
+/// @brief The routes (written down in docs/protocol.md) and their handlers.
+/// @{
+
+/// The number of primes <= @p n, by trial division on purpose: a CPU-bound stand-in for real
+/// work whose cost grows like n^1.5 / log n (about 10 ms for n = 200,000 on a 2020s core).
+[[nodiscard]] std::uint64_t count_primes(std::uint64_t n) noexcept;
+
+/// The integer value of parameter @p name in a query string ("n=10&x=y"), if present, all
+/// digits, and within [@p min, @p max].
+[[nodiscard]] std::optional<std::uint64_t> query_number(std::string_view query, std::string_view name,
+                                                        std::uint64_t min, std::uint64_t max);
+
+/// The routes. handle() is const and touches only atomics, so one App may be shared by every
+/// thread; it is copied into forked children like any other object.
+class App {
+ public:
+  /// Opens the docroot (a start-up failure throws std::system_error). @p workers is what
+  /// /stats reports as the number of threads or processes that serve clients.
+  App(const Options& options, const ChapterInfo& chapter, Stats& stats, int workers);
+
+  /// Answers one complete request. May block: /sleep sleeps and /compute computes, on purpose,
+  /// in the calling thread. Sets `close` when the request or a shutdown ends the connection.
+  [[nodiscard]] Response handle(const Request& request) const;
+
+  /// The answer to a request the parser rejected with @p status; it always closes.
+  [[nodiscard]] Response reject(int status) const;
+
+  /// The answer when a request did not arrive within the request timeout: 408, closing.
+  [[nodiscard]] Response timeout() const { return reject(408); }
+
+  /// The counters this App updates.
+  [[nodiscard]] Stats& stats() const noexcept { return stats_; }
+
+ private:
+  Response route(const Request& request) const;
+  Response handle_static(std::string_view file) const;
+  Response handle_stats() const;
+
+  Fd docroot_;
+  ChapterInfo chapter_;
+  Stats& stats_;
+  int workers_;
+};
+
+/// @}
+
+}  // namespace common

@@ -1,0 +1,47 @@
+#include "common/chapter.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+
+#include "common/log.hpp"
+#include "common/net.hpp"
+#include "common/shutdown.hpp"
+
+namespace common {
+
+void init_process(const ChapterInfo& chapter) {
+  set_log_name(chapter.name);
+  std::set_terminate([] {
+    // Start-up failures throw std::system_error naming the call ("bind(127.0.0.1:8080): Address
+    // already in use"). Report it the way a command-line tool should, rather than abort().
+    if (const std::exception_ptr error = std::current_exception()) {
+      try {
+        std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        log_error("fatal: %s", e.what());
+      } catch (...) {
+        log_error("fatal: unknown exception");
+      }
+    }
+    std::_Exit(1);
+  });
+  install_signal_handlers();
+}
+
+Fd open_listener(const Options& options, bool reuse_port, bool blocking) {
+  ListenConfig config;
+  config.host = options.host;
+  config.port = options.port;
+  config.reuse_port = reuse_port;
+  config.nonblocking = !blocking;
+  return listen_tcp(config);
+}
+
+void announce_listening(const Options& options, int listener_fd) {
+  const std::string url = http_url(options.host, local_port(listener_fd));
+  std::printf("listening on %s\n", url.c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace common

@@ -1,0 +1,28 @@
+/// @file chapter.hpp
+/// @brief The start-up steps every chapter's main() shares.
+#pragma once
+
+#include "common/fd.hpp"
+#include "common/options.hpp"
+
+namespace common {
+
+/// @defgroup chapter Start-up
+/// @brief Process set-up and the "listening on" line.
+/// @{
+
+/// Names the log after the chapter, ignores SIGPIPE, turns SIGINT/SIGTERM into a shutdown
+/// request, and makes an uncaught start-up exception print one line and exit 1 (not abort).
+void init_process(const ChapterInfo& chapter);
+
+/// Creates the listening socket described by @p options (non-blocking unless @p blocking).
+/// Throws std::system_error naming the failed call.
+[[nodiscard]] Fd open_listener(const Options& options, bool reuse_port = false, bool blocking = false);
+
+/// Prints "listening on http://HOST:PORT" to stdout and flushes it: the line tests and scripts
+/// wait for. Call when the listener is ready (connections queue in its backlog from then on).
+void announce_listening(const Options& options, int listener_fd);
+
+/// @}
+
+}  // namespace common

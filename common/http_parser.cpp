@@ -1,0 +1,487 @@
+#include "common/http_parser.hpp"
+
+#include <algorithm>
+
+namespace common {
+namespace {
+
+constexpr ParseResult kNeedMore{ParseStatus::kIncomplete, 0, 0};
+// "METHOD SP target SP HTTP/1.1": the target's limit plus room for any sane method.
+constexpr std::size_t kMaxRequestLineSize = kMaxTargetSize + 64;
+// A chunk-size line with its (ignored) extensions.
+constexpr std::size_t kMaxChunkLineSize = 1024;
+// Bound on the whole chunked encoding, framing included: tiny chunks with long extensions must
+// not let a client make us read far more than the body limit.
+constexpr std::size_t kMaxChunkedWireSize = 2 * kMaxBodySize + 64 * 1024;
+// Content-Length and chunk sizes saturate here, so a 40-digit number cannot overflow.
+constexpr std::uint64_t kTooLarge = kMaxBodySize + 1;
+
+bool is_digit(char c) noexcept {
+  return c >= '0' && c <= '9';
+}
+
+int hex_value(char c) noexcept {
+  if (is_digit(c)) {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+// A character allowed in a field value: HTAB, SP, visible ASCII and obs-text (0x80-0xFF).
+// Every other control character, DEL and NUL among them, makes the request malformed.
+bool is_field_value_char(char c) noexcept {
+  const auto u = static_cast<unsigned char>(c);
+  return c == '\t' || c == ' ' || (u > 0x20 && u != 0x7F);
+}
+
+std::string_view trim_whitespace(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// Checks one "name: value" line (a header or a trailer). Returns the colon's offset, or
+// kNotAField when the line is obs-fold, has an invalid name (whitespace before the colon
+// included) or a control character in its value.
+constexpr std::size_t kNotAField = std::string_view::npos;
+std::size_t check_field_line(std::string_view line) noexcept {
+  const std::size_t colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    return kNotAField;  // also catches obs-fold: a leading SP or HTAB is not a token char
+  }
+  const std::string_view name = line.substr(0, colon);
+  const std::string_view value = line.substr(colon + 1);
+  if (!std::all_of(name.begin(), name.end(), is_token_char) ||
+      !std::all_of(value.begin(), value.end(), is_field_value_char)) {
+    return kNotAField;
+  }
+  return colon;
+}
+
+Method method_from_name(std::string_view name) noexcept {
+  // Methods are case-sensitive: "get" is not GET.
+  if (name == "GET") {
+    return Method::kGet;
+  }
+  if (name == "HEAD") {
+    return Method::kHead;
+  }
+  if (name == "POST") {
+    return Method::kPost;
+  }
+  return Method::kOther;
+}
+
+}  // namespace
+
+bool is_token_char(char c) noexcept {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c)) {
+    return true;
+  }
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  const auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; };
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) { return lower(x) == lower(y); });
+}
+
+std::optional<std::string_view> Request::header(std::string_view name) const {
+  for (const Header& h : headers) {
+    if (iequals(h.name, name)) {
+      return h.value;
+    }
+  }
+  return std::nullopt;
+}
+
+void RequestParser::reset() noexcept {
+  const std::vector<HeaderSpan> no_spans;
+  stage_ = Stage::kHead;
+  error_status_ = 0;
+  start_ = scanned_ = head_end_ = cursor_ = trailer_bytes_ = 0;
+  line_end_ = kNotFound;
+  content_length_ = chunk_left_ = 0;
+  chunked_ = false;
+  method_ = target_ = path_ = query_ = Span{};
+  method_kind_ = Method::kOther;
+  minor_version_ = 1;
+  keep_alive_ = true;
+  header_spans_.clear();  // clear() keeps the capacity for the next request
+  chunked_body_.clear();
+  request_.headers.clear();
+}
+
+ParseResult RequestParser::fail(int status) noexcept {
+  stage_ = Stage::kFailed;
+  error_status_ = status;
+  return {ParseStatus::kError, 0, status};
+}
+
+ParseResult RequestParser::parse(std::string_view input) {
+  if (stage_ == Stage::kFailed) {
+    return {ParseStatus::kError, 0, error_status_};
+  }
+  if (stage_ == Stage::kHead) {
+    const ParseResult found = find_head_end(input);
+    if (found.status != ParseStatus::kComplete) {
+      return found;
+    }
+    // Each step runs only if the one before succeeded; each returns 0 or an error status.
+    int status = parse_request_line(input);
+    if (status == 0) {
+      status = parse_header_lines(input);
+    }
+    if (status == 0) {
+      status = decide_framing(input);
+    }
+    if (status != 0) {
+      return fail(status);
+    }
+  }
+  if (stage_ == Stage::kBody) {
+    if (input.size() - head_end_ < content_length_) {
+      return kNeedMore;
+    }
+    cursor_ = head_end_ + content_length_;
+    stage_ = Stage::kDone;
+  }
+  if (stage_ != Stage::kDone) {
+    if (const ParseResult chunked = parse_chunked(input); chunked.status != ParseStatus::kComplete) {
+      return chunked;
+    }
+  }
+  return complete(input);
+}
+
+// Looks for the blank line that ends the head, checking line endings on the way: every LF must
+// follow a CR and every CR must precede an LF. Each byte is examined once over all calls.
+// Returns kComplete when the head is all there (head_end_ set).
+ParseResult RequestParser::find_head_end(std::string_view input) {
+  if (scanned_ == 0) {
+    // RFC 9112 section 2.2: ignore an empty line before the request line (some clients send an
+    // extra CRLF after a POST body).
+    if (input == "\r") {
+      return kNeedMore;
+    }
+    if (input.starts_with("\r\n")) {
+      start_ = scanned_ = 2;
+    }
+  }
+  for (std::size_t i = scanned_; i < input.size(); ++i) {
+    if (input[i] == '\r') {
+      if (i + 1 == input.size()) {
+        scanned_ = i;  // look at this CR again when its LF may have arrived
+        return check_incomplete_head(input);
+      }
+      if (input[i + 1] != '\n') {
+        return fail(400);  // bare CR
+      }
+    } else if (input[i] == '\n') {
+      if (i == start_ || input[i - 1] != '\r') {
+        return fail(400);  // bare LF
+      }
+      if (line_end_ == kNotFound) {
+        line_end_ = i - 1;
+      } else if (input[i - 2] == '\n') {  // CRLF CRLF: the blank line
+        head_end_ = scanned_ = i + 1;
+        return {ParseStatus::kComplete, 0, 0};
+      }
+    }
+  }
+  scanned_ = input.size();
+  return check_incomplete_head(input);
+}
+
+// Rejects a head that is still incomplete but already over a limit, so that a client cannot make
+// us buffer without bound by never finishing its head.
+ParseResult RequestParser::check_incomplete_head(std::string_view input) {
+  if (line_end_ == kNotFound) {
+    const std::string_view line = input.substr(start_);
+    const std::size_t sp = line.find(' ');
+    if (sp != std::string_view::npos) {
+      const std::size_t target_end = std::min(line.find(' ', sp + 1), line.size());
+      if (target_end - sp - 1 > kMaxTargetSize) {
+        return fail(414);
+      }
+    }
+    return line.size() > kMaxRequestLineSize ? fail(400) : kNeedMore;
+  }
+  // The header lines, plus the blank line that would end them, may not exceed the limit.
+  const std::size_t header_bytes = input.size() - (line_end_ + 2);
+  return header_bytes > kMaxHeaderSectionSize + 2 ? fail(431) : kNeedMore;
+}
+
+// request-line = method SP request-target SP HTTP-version
+int RequestParser::parse_request_line(std::string_view input) {
+  const std::string_view line = input.substr(start_, line_end_ - start_);
+  const std::size_t sp1 = line.find(' ');
+  const std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp1 == 0 || sp2 == std::string_view::npos) {
+    return 400;  // no method, or no version (an HTTP/0.9 request)
+  }
+  const std::string_view method = line.substr(0, sp1);
+  const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  const std::string_view version = line.substr(sp2 + 1);
+  if (!std::all_of(method.begin(), method.end(), is_token_char)) {
+    return 400;
+  }
+  if (target.size() > kMaxTargetSize) {
+    return 414;
+  }
+  const auto visible = [](char c) { return c > 0x20 && c < 0x7F && c != '#'; };
+  if (target.empty() || !std::all_of(target.begin(), target.end(), visible)) {
+    return 400;  // a second space, a control character, non-ASCII, or a fragment
+  }
+  if (version.size() != 8 || !version.starts_with("HTTP/") || !is_digit(version[5]) ||
+      version[6] != '.' || !is_digit(version[7])) {
+    return 400;
+  }
+  if (version[5] != '1' || version[7] > '1') {
+    return 505;  // well-formed, but not a version we speak
+  }
+
+  method_kind_ = method_from_name(method);
+  minor_version_ = version[7] - '0';
+  method_ = {start_, method.size()};
+  target_ = {start_ + sp1 + 1, target.size()};
+
+  // origin-form "/path?query", or absolute-form "http://host/path?query" (which a server must
+  // accept); the asterisk-form "*" only makes sense for OPTIONS, a method we do not know.
+  std::size_t path_start = 0;
+  if (target.front() != '/') {
+    const std::size_t scheme_end = target.find("://");
+    const std::string_view scheme = target.substr(0, scheme_end);
+    if (target == "*" && method_kind_ == Method::kOther) {
+      path_start = 0;
+    } else if (scheme_end != std::string_view::npos && (iequals(scheme, "http") || iequals(scheme, "https"))) {
+      path_start = std::min(target.find('/', scheme_end + 3), target.size());
+    } else {
+      return 400;
+    }
+  }
+  const std::size_t question = std::min(target.find('?', path_start), target.size());
+  path_ = {target_.offset + path_start, question - path_start};
+  if (question < target.size()) {
+    query_ = {target_.offset + question + 1, target.size() - question - 1};
+  }
+  return 0;
+}
+
+int RequestParser::parse_header_lines(std::string_view input) {
+  std::size_t pos = line_end_ + 2;
+  const std::size_t section_end = head_end_ - 2;  // where the blank line starts
+  if (section_end - pos > kMaxHeaderSectionSize) {
+    return 431;
+  }
+  while (pos < section_end) {
+    const std::size_t eol = input.find("\r\n", pos);
+    const std::string_view line = input.substr(pos, eol - pos);
+    if (header_spans_.size() == kMaxHeaderCount) {
+      return 431;
+    }
+    const std::size_t colon = check_field_line(line);
+    if (colon == kNotAField) {
+      return 400;
+    }
+    const std::string_view raw_value = line.substr(colon + 1);
+    const std::string_view value = trim_whitespace(raw_value);
+    const std::size_t value_offset = pos + colon + 1 + (value.data() - raw_value.data());
+    header_spans_.push_back({{pos, colon}, {value_offset, value.size()}});
+    pos = eol + 2;
+  }
+  return 0;
+}
+
+// Decides how the body is framed, and whether the connection persists, from the headers.
+int RequestParser::decide_framing(std::string_view input) {
+  int hosts = 0;
+  bool has_length = false;
+  bool bad_length = false;
+  std::optional<std::uint64_t> length;
+  bool has_coding = false;
+  int chunked_codings = 0;
+  bool other_coding = false;
+  bool connection_close = false;
+  bool connection_keep_alive = false;
+
+  for (const HeaderSpan& span : header_spans_) {
+    const std::string_view name = input.substr(span.name.offset, span.name.length);
+    const std::string_view value = input.substr(span.value.offset, span.value.length);
+    if (iequals(name, "Host")) {
+      ++hosts;
+    } else if (iequals(name, "Content-Length")) {
+      // Digits only; a list ("5, 5") or repeated header is accepted when every value agrees.
+      has_length = true;
+      bad_length |= value.empty();
+      for_each_list_element(value, [&](std::string_view element) {
+        std::uint64_t n = 0;
+        for (char c : element) {
+          bad_length |= !is_digit(c);
+          n = std::min<std::uint64_t>(n * 10 + static_cast<unsigned>(c - '0'), kTooLarge);
+        }
+        bad_length |= length.has_value() && *length != n;
+        length = n;
+      });
+    } else if (iequals(name, "Transfer-Encoding")) {
+      has_coding = true;
+      for_each_list_element(value, [&](std::string_view coding) {
+        if (iequals(coding, "chunked")) {
+          ++chunked_codings;
+        } else {
+          other_coding = true;
+        }
+      });
+    } else if (iequals(name, "Connection")) {
+      for_each_list_element(value, [&](std::string_view option) {
+        connection_close |= iequals(option, "close");
+        connection_keep_alive |= iequals(option, "keep-alive");
+      });
+    }
+  }
+
+  if (hosts > 1 || (minor_version_ == 1 && hosts != 1)) {
+    return 400;
+  }
+  if (has_coding) {
+    if (has_length || minor_version_ == 0) {
+      return 400;  // both framings at once is how requests are smuggled; 1.0 has no chunked
+    }
+    if (other_coding) {
+      return 501;  // gzip, deflate...: we could not find where the body ends
+    }
+    if (chunked_codings != 1) {
+      return 400;
+    }
+    chunked_ = true;
+    cursor_ = head_end_;
+    stage_ = Stage::kChunkSize;
+  } else if (has_length) {
+    if (bad_length || !length) {
+      return 400;
+    }
+    if (*length > kMaxBodySize) {
+      return 413;
+    }
+    content_length_ = *length;
+    stage_ = Stage::kBody;
+  } else {
+    cursor_ = head_end_;
+    stage_ = Stage::kDone;  // no body
+  }
+  keep_alive_ = !connection_close && (minor_version_ == 1 || connection_keep_alive);
+  return 0;
+}
+
+// chunked-body = *chunk last-chunk trailer-section CRLF, decoded into chunked_body_.
+ParseResult RequestParser::parse_chunked(std::string_view input) {
+  for (;;) {
+    if (cursor_ - head_end_ > kMaxChunkedWireSize) {
+      return fail(413);
+    }
+    switch (stage_) {
+      case Stage::kChunkSize: {
+        const std::size_t eol = input.find("\r\n", cursor_);
+        if (eol == std::string_view::npos) {
+          return input.size() - cursor_ > kMaxChunkLineSize ? fail(400) : kNeedMore;
+        }
+        const std::string_view line = input.substr(cursor_, eol - cursor_);
+        std::size_t i = 0;
+        std::uint64_t size = 0;
+        for (; i < line.size() && hex_value(line[i]) >= 0; ++i) {
+          size = std::min<std::uint64_t>(size * 16 + hex_value(line[i]), kTooLarge);
+        }
+        // After the size: optional whitespace, then nothing or ";extension" (which we ignore).
+        const std::string_view rest = trim_whitespace(line.substr(i));
+        if (i == 0 || line.size() > kMaxChunkLineSize || (!rest.empty() && rest.front() != ';') ||
+            !std::all_of(rest.begin(), rest.end(), is_field_value_char)) {
+          return fail(400);
+        }
+        if (chunked_body_.size() + size > kMaxBodySize) {
+          return fail(413);
+        }
+        cursor_ = eol + 2;
+        chunk_left_ = size;
+        stage_ = size == 0 ? Stage::kTrailer : Stage::kChunkData;
+        break;
+      }
+      case Stage::kChunkData: {
+        const std::size_t available = std::min<std::uint64_t>(chunk_left_, input.size() - cursor_);
+        chunked_body_.append(input.substr(cursor_, available));
+        cursor_ += available;
+        chunk_left_ -= available;
+        if (chunk_left_ > 0) {
+          return kNeedMore;
+        }
+        stage_ = Stage::kChunkEnd;
+        break;
+      }
+      case Stage::kChunkEnd:
+        if (input.size() - cursor_ < 2) {
+          return kNeedMore;
+        }
+        if (input.substr(cursor_, 2) != "\r\n") {
+          return fail(400);
+        }
+        cursor_ += 2;
+        stage_ = Stage::kChunkSize;
+        break;
+      case Stage::kTrailer: {
+        // Trailer fields are checked like headers, counted against the header limit, and dropped.
+        const std::size_t eol = input.find("\r\n", cursor_);
+        const std::size_t line_size = (eol == std::string_view::npos ? input.size() : eol) - cursor_;
+        if (trailer_bytes_ + line_size > kMaxHeaderSectionSize) {
+          return fail(431);
+        }
+        if (eol == std::string_view::npos) {
+          return kNeedMore;
+        }
+        const std::string_view line = input.substr(cursor_, line_size);
+        cursor_ = eol + 2;
+        if (line.empty()) {
+          stage_ = Stage::kDone;
+          return {ParseStatus::kComplete, 0, 0};
+        }
+        if (check_field_line(line) == kNotAField) {
+          return fail(400);
+        }
+        trailer_bytes_ += line_size + 2;
+        break;
+      }
+      default:
+        return fail(500);  // unreachable: parse() only calls us in a chunked stage
+    }
+  }
+}
+
+ParseResult RequestParser::complete(std::string_view input) {
+  const auto view = [input](Span span) { return input.substr(span.offset, span.length); };
+  request_.method = method_kind_;
+  request_.method_name = view(method_);
+  request_.target = view(target_);
+  // An absolute-form target with no path ("http://host") means the root.
+  request_.path = path_.length == 0 ? std::string_view("/") : view(path_);
+  request_.query = view(query_);
+  request_.minor_version = minor_version_;
+  request_.keep_alive = keep_alive_;
+  request_.headers.clear();
+  for (const HeaderSpan& span : header_spans_) {
+    request_.headers.push_back({view(span.name), view(span.value)});
+  }
+  request_.head = input.substr(start_, head_end_ - 2 - start_);
+  request_.body = chunked_ ? std::string_view(chunked_body_) : input.substr(head_end_, content_length_);
+  return {ParseStatus::kComplete, cursor_, 0};
+}
+
+}  // namespace common

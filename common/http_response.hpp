@@ -1,0 +1,55 @@
+/// @file http_response.hpp
+/// @brief Responses and their serialisation.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <string>
+#include <string_view>
+
+#include "common/fd.hpp"
+
+namespace common {
+
+/// @defgroup http_response HTTP responses
+/// @brief What a handler returns, and the bytes of its status line and headers.
+/// @{
+
+/// The value of the Server header: one name for every chapter, so their bytes compare equal.
+inline constexpr std::string_view kServerName = "progressive/1.0";
+
+/// A response ready to be sent: a status line and headers (append_head()), then either `body`
+/// or, when `file` is valid, the first `content_length` bytes of that file (sent with sendfile).
+struct Response {
+  int status = 200;
+  std::string_view content_type = "text/plain";  ///< points to static storage
+  std::string body;                              ///< the body, unless `file` is valid
+  Fd file;                                       ///< a regular file to send instead of `body`
+  std::uint64_t content_length = 0;              ///< the Content-Length header
+  std::string_view allow;                        ///< the Allow header of a 405 (static storage)
+  bool send_body = true;                         ///< false for HEAD: headers only
+  bool close = false;                            ///< send "Connection: close" and then close
+  bool keep_alive_header = false;                ///< send "Connection: keep-alive" (for HTTP/1.0)
+};
+
+/// A response with a body held in memory; content_length is set from it.
+[[nodiscard]] Response make_response(int status, std::string body,
+                                     std::string_view content_type = "text/plain");
+
+/// A short text/plain error response such as "404 Not Found\n".
+[[nodiscard]] Response make_error(int status);
+
+/// The reason phrase of @p status ("Not Found"), or "Unknown" for a status we never send.
+[[nodiscard]] std::string_view reason_phrase(int status) noexcept;
+
+/// Appends the status line, the headers and the blank line of @p response to @p out.
+/// The header order is fixed: Server, Date, Content-Type, Content-Length, Allow, Connection.
+void append_head(const Response& response, std::string& out);
+
+/// An IMF-fixdate such as "Mon, 23 Nov 2026 09:44:22 GMT". Thread-safe: each thread caches the
+/// string of the current second, so formatting costs one time() call per response.
+[[nodiscard]] std::string_view http_date();
+
+/// @}
+
+}  // namespace common

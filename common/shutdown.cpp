@@ -1,0 +1,66 @@
+#include "common/shutdown.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <system_error>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+namespace common {
+namespace {
+
+// Both are touched from a signal handler, so they are lock-free atomics with static storage.
+std::atomic<bool> g_requested{false};
+std::atomic<int> g_event_fd{-1};
+static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_always_lock_free);
+
+void on_stop_signal(int /*signo*/) {
+  request_shutdown();
+}
+
+}  // namespace
+
+void install_signal_handlers() {
+  // A peer that resets the connection while we write would otherwise kill the whole process with
+  // SIGPIPE. Ignored, the write fails with EPIPE and only that connection is closed.
+  ::signal(SIGPIPE, SIG_IGN);
+
+  if (g_event_fd.load() < 0) {
+    const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0) {
+      throw std::system_error(errno, std::generic_category(), "eventfd");
+    }
+    g_event_fd.store(fd);
+  }
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  // No SA_RESTART: a blocking call interrupted by SIGTERM returns EINTR, so a loop that is
+  // blocked somewhere unexpected still gets a chance to look at the flag.
+  action.sa_flags = 0;
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
+}
+
+bool shutdown_requested() noexcept {
+  return g_requested.load(std::memory_order_acquire);
+}
+
+int shutdown_fd() noexcept {
+  return g_event_fd.load(std::memory_order_relaxed);
+}
+
+void request_shutdown() noexcept {
+  const int saved_errno = errno;  // a signal handler must not change errno under the code it interrupted
+  g_requested.store(true, std::memory_order_release);
+  if (const int fd = g_event_fd.load(std::memory_order_relaxed); fd >= 0) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = ::write(fd, &one, sizeof one);  // async-signal-safe
+  }
+  errno = saved_errno;
+}
+
+}  // namespace common

@@ -1,0 +1,32 @@
+/// @file shutdown.hpp
+/// @brief Process start-up (signals) and graceful shutdown on SIGINT/SIGTERM.
+#pragma once
+
+namespace common {
+
+/// @defgroup shutdown Signals and shutdown
+/// @brief One process-wide "please stop" that every loop can wait on.
+///
+/// SIGINT and SIGTERM do not stop the process. Their handler sets a flag and makes an eventfd
+/// readable for good. A loop checks shutdown_requested() between steps, and a blocking wait adds
+/// shutdown_fd() to its poll or epoll set so that it wakes up at once. Because the eventfd is
+/// never read, every waiter (every thread, every forked child that inherited it) sees it.
+/// @{
+
+/// Ignores SIGPIPE and installs the SIGINT/SIGTERM handlers. Call once, first thing in main,
+/// before any thread or child is started. Throws std::system_error if the eventfd cannot be made.
+void install_signal_handlers();
+
+/// True once SIGINT or SIGTERM arrived (or request_shutdown() was called). Async-signal-safe.
+[[nodiscard]] bool shutdown_requested() noexcept;
+
+/// A descriptor that turns readable, and stays readable, once shutdown is requested; -1 before
+/// install_signal_handlers(). Poll it, never read it.
+[[nodiscard]] int shutdown_fd() noexcept;
+
+/// Requests shutdown as the signals do. Async-signal-safe and thread-safe.
+void request_shutdown() noexcept;
+
+/// @}
+
+}  // namespace common

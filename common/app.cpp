@@ -3,8 +3,8 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <system_error>
 
 #include <fcntl.h>
@@ -97,7 +97,8 @@ App::App(const Options& options, const ChapterInfo& chapter, Stats& stats, int w
       stats_(stats),
       workers_(workers) {
   if (!docroot_) {
-    throw std::system_error(errno, std::generic_category(), "open(docroot " + options.docroot + ")");
+    throw std::system_error(errno, std::generic_category(),
+                            "open(docroot " + options.docroot + ")");
   }
 }
 

@@ -38,7 +38,8 @@ bool wait_writable(int fd, std::chrono::milliseconds stall_timeout, Deadline& ha
   return false;
 }
 
-bool send_bytes(int fd, std::string_view bytes, int flags, std::chrono::milliseconds stall_timeout) {
+bool send_bytes(int fd, std::string_view bytes, int flags,
+                std::chrono::milliseconds stall_timeout) {
   Deadline hard = kNoDeadline;
   while (!bytes.empty()) {
     const ssize_t n = ::send(fd, bytes.data(), bytes.size(), flags | MSG_NOSIGNAL);
@@ -131,7 +132,7 @@ void serve_connection(Fd client, const App& app, const Options& options) {
   Buffer in;
   RequestParser parser;
   Deadline idle_deadline = Clock::now() + options.idle_timeout;  // while no request is pending
-  Deadline request_deadline = kNoDeadline;  // from a request's first byte
+  Deadline request_deadline = kNoDeadline;                       // from a request's first byte
   bool peer_closed = false;
 
   for (;;) {

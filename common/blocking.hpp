@@ -30,7 +30,8 @@ void serve_connection(Fd client, const App& app, const Options& options);
 /// after shutdown is requested.
 bool send_all(int fd, std::string_view bytes, std::chrono::milliseconds stall_timeout);
 
-/// Sends @p response: its head, then its body or its file (with sendfile). Same rules as send_all().
+/// Sends @p response: its head, then its body or its file (with sendfile). Same rules as
+/// send_all().
 bool send_response(int fd, const Response& response, std::chrono::milliseconds stall_timeout);
 
 /// Closes @p client without losing the response just sent. If the client may still be sending

@@ -2,10 +2,10 @@
 /// @brief A growable byte buffer for one connection's input or output.
 #pragma once
 
+#include <sys/types.h>
 #include <cstddef>
 #include <span>
 #include <string_view>
-#include <sys/types.h>
 #include <vector>
 
 namespace common {

@@ -17,7 +17,8 @@ void init_process(const ChapterInfo& chapter);
 
 /// Creates the listening socket described by @p options (non-blocking unless @p blocking).
 /// Throws std::system_error naming the failed call.
-[[nodiscard]] Fd open_listener(const Options& options, bool reuse_port = false, bool blocking = false);
+[[nodiscard]] Fd open_listener(const Options& options, bool reuse_port = false,
+                               bool blocking = false);
 
 /// Prints "listening on http://HOST:PORT" to stdout and flushes it: the line tests and scripts
 /// wait for. Call when the listener is ready (connections queue in its backlog from then on).

@@ -93,8 +93,8 @@ bool is_token_char(char c) noexcept {
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
   const auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; };
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) { return lower(x) == lower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [&](char x, char y) { return lower(x) == lower(y); });
 }
 
 std::optional<std::string_view> Request::header(std::string_view name) const {
@@ -158,7 +158,8 @@ ParseResult RequestParser::parse(std::string_view input) {
     stage_ = Stage::kDone;
   }
   if (stage_ != Stage::kDone) {
-    if (const ParseResult chunked = parse_chunked(input); chunked.status != ParseStatus::kComplete) {
+    if (const ParseResult chunked = parse_chunked(input);
+        chunked.status != ParseStatus::kComplete) {
       return chunked;
     }
   }
@@ -265,7 +266,8 @@ int RequestParser::parse_request_line(std::string_view input) {
     const std::string_view scheme = target.substr(0, scheme_end);
     if (target == "*" && method_kind_ == Method::kOther) {
       path_start = 0;
-    } else if (scheme_end != std::string_view::npos && (iequals(scheme, "http") || iequals(scheme, "https"))) {
+    } else if (scheme_end != std::string_view::npos &&
+               (iequals(scheme, "http") || iequals(scheme, "https"))) {
       path_start = std::min(target.find('/', scheme_end + 3), target.size());
     } else {
       return 400;
@@ -440,7 +442,8 @@ ParseResult RequestParser::parse_chunked(std::string_view input) {
       case Stage::kTrailer: {
         // Trailer fields are checked like headers, counted against the header limit, and dropped.
         const std::size_t eol = input.find("\r\n", cursor_);
-        const std::size_t line_size = (eol == std::string_view::npos ? input.size() : eol) - cursor_;
+        const std::size_t line_size =
+            (eol == std::string_view::npos ? input.size() : eol) - cursor_;
         if (trailer_bytes_ + line_size > kMaxHeaderSectionSize) {
           return fail(431);
         }
@@ -480,7 +483,8 @@ ParseResult RequestParser::complete(std::string_view input) {
     request_.headers.push_back({view(span.name), view(span.value)});
   }
   request_.head = input.substr(start_, head_end_ - 2 - start_);
-  request_.body = chunked_ ? std::string_view(chunked_body_) : input.substr(head_end_, content_length_);
+  request_.body =
+      chunked_ ? std::string_view(chunked_body_) : input.substr(head_end_, content_length_);
   return {ParseStatus::kComplete, cursor_, 0};
 }
 

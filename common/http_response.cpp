@@ -23,20 +23,34 @@ Response make_error(int status) {
 
 std::string_view reason_phrase(int status) noexcept {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
   }
 }
 
@@ -52,7 +66,8 @@ std::string_view http_date() {
     std::tm utc{};
     ::gmtime_r(&now, &utc);
     // strftime's %a and %b follow the C locale, which is what HTTP wants (we never call setlocale).
-    cache.size = std::strftime(cache.text.data(), cache.text.size(), "%a, %d %b %Y %H:%M:%S GMT", &utc);
+    cache.size =
+        std::strftime(cache.text.data(), cache.text.size(), "%a, %d %b %Y %H:%M:%S GMT", &utc);
     cache.second = now;
   }
   return {cache.text.data(), cache.size};

@@ -20,8 +20,9 @@ void vlog(const char* level, const char* format, va_list args) {
 
   char line[1024];
   int length = static_cast<int>(std::strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &utc));
-  length += std::snprintf(line + length, sizeof line - length, ".%03ldZ %s[%d] %s: ",
-                          now.tv_nsec / 1000000, g_name.c_str(), static_cast<int>(::getpid()), level);
+  length += std::snprintf(line + length, sizeof line - length,
+                          ".%03ldZ %s[%d] %s: ", now.tv_nsec / 1000000, g_name.c_str(),
+                          static_cast<int>(::getpid()), level);
   if (length < static_cast<int>(sizeof line)) {
     length += std::vsnprintf(line + length, sizeof line - length, format, args);
   }

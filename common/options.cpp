@@ -53,30 +53,46 @@ std::function<bool(Options&, std::string_view)> store(T Options::*field, Parse p
 const std::vector<Flag>& flags() {
   static const std::vector<Flag> kFlags = {
       {"--host", "ADDR", 0, "address to listen on (default 127.0.0.1)",
-       [](Options& o, std::string_view v) { o.host = v; return !v.empty(); }},
+       [](Options& o, std::string_view v) {
+         o.host = v;
+         return !v.empty();
+       }},
       {"--port", "N", 0, "port, 0 for any free one (default 8080)",
-       store(&Options::port, [](std::string_view v) { return to_int<std::uint16_t>(v, 0, 65535); })},
+       store(&Options::port,
+             [](std::string_view v) { return to_int<std::uint16_t>(v, 0, 65535); })},
       {"--threads", "N", kThreadsFlag, "worker threads (default: the model's choice)",
        store(&Options::threads, [](std::string_view v) { return to_int<int>(v, 1, 1024); })},
       {"--docroot", "DIR", 0, "directory served under /static/ (default: the build's www)",
-       [](Options& o, std::string_view v) { o.docroot = v; return !v.empty(); }},
-      {"--idle-timeout", "SECONDS", 0, "close a connection idle this long between requests (default 5)",
+       [](Options& o, std::string_view v) {
+         o.docroot = v;
+         return !v.empty();
+       }},
+      {"--idle-timeout", "SECONDS", 0,
+       "close a connection idle this long between requests (default 5)",
        store(&Options::idle_timeout, to_duration)},
-      {"--request-timeout", "SECONDS", 0, "answer 408 to a request not received in this time (default 10)",
+      {"--request-timeout", "SECONDS", 0,
+       "answer 408 to a request not received in this time (default 10)",
        store(&Options::request_timeout, to_duration)},
       {"--max-clients", "N", kMaxClientsFlag, "most clients served at once (default 512)",
        store(&Options::max_clients, [](std::string_view v) { return to_int<int>(v, 1, 100000); })},
       {"--no-pin", "", kNoPinFlag, "do not pin worker threads to cores",
-       [](Options& o, std::string_view) { o.pin = false; return true; }},
+       [](Options& o, std::string_view) {
+         o.pin = false;
+         return true;
+       }},
       {"--processes", "", kProcessesFlag, "run the loops in processes instead of threads",
-       [](Options& o, std::string_view) { o.processes = true; return true; }},
+       [](Options& o, std::string_view) {
+         o.processes = true;
+         return true;
+       }},
   };
   return kFlags;
 }
 
 }  // namespace
 
-ParsedArguments parse_arguments(const std::vector<std::string_view>& args, const ChapterInfo& chapter) {
+ParsedArguments parse_arguments(const std::vector<std::string_view>& args,
+                                const ChapterInfo& chapter) {
   ParsedArguments result;
   Options options;
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -87,13 +103,15 @@ ParsedArguments parse_arguments(const std::vector<std::string_view>& args, const
     }
     // Accept both "--port 8080" and "--port=8080".
     std::optional<std::string_view> inline_value;
-    if (const std::size_t eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+    if (const std::size_t eq = arg.find('=');
+        arg.starts_with("--") && eq != std::string_view::npos) {
       inline_value = arg.substr(eq + 1);
       arg = arg.substr(0, eq);
     }
     const Flag* flag = nullptr;
     for (const Flag& candidate : flags()) {
-      if (candidate.name == arg && (candidate.needs == 0 || (chapter.flags & candidate.needs) != 0)) {
+      if (candidate.name == arg &&
+          (candidate.needs == 0 || (chapter.flags & candidate.needs) != 0)) {
         flag = &candidate;
       }
     }

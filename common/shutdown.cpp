@@ -54,7 +54,8 @@ int shutdown_fd() noexcept {
 }
 
 void request_shutdown() noexcept {
-  const int saved_errno = errno;  // a signal handler must not change errno under the code it interrupted
+  const int saved_errno =
+      errno;  // a signal handler must not change errno under the code it interrupted
   g_requested.store(true, std::memory_order_release);
   if (const int fd = g_event_fd.load(std::memory_order_relaxed); fd >= 0) {
     const std::uint64_t one = 1;

@@ -8,7 +8,8 @@
 namespace common {
 
 /// @defgroup stats Counters
-/// @brief Server-wide counters, safe to update from every thread and, in shared memory, every process.
+/// @brief Server-wide counters, safe to update from every thread and, in shared memory, every
+/// process.
 /// @{
 
 /// Counters for the whole server. Lock-free atomics only, so the struct also works when it lives

@@ -1,0 +1,177 @@
+"""The capability table, tested both ways.
+
+Each chapter declares in chapters/registry.json what its model can do. A test here fails if a
+chapter does worse than it claims, and also if it does better: a claimed limitation is a fact
+the chapter teaches, so it must be real.
+"""
+
+import json
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+from harness import Reader
+
+GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+PROMPT = 1.5  # seconds: "served promptly" (a loaded 2-core machine needs the margin)
+STALLED = 1.5  # seconds a stalled client is watched without an answer
+
+
+def answered_within(server, seconds, raw=GET):
+    """Sends raw on a new connection; returns (socket, reader, response or None)."""
+    sock = server.connect(timeout=seconds)
+    sock.sendall(raw)
+    reader = Reader(sock)
+    try:
+        return sock, reader, reader.read()
+    except (socket.timeout, TimeoutError):
+        return sock, reader, None
+
+
+def workers(server):
+    with server.connect() as sock:
+        sock.sendall(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        return json.loads(Reader(sock).read().body)["workers"]
+
+
+def test_concurrent(chapter, fresh_server):
+    """A second client is served while a first holds an open keep-alive connection."""
+    server = fresh_server()
+    holder = server.connect()
+    holder.sendall(GET)
+    assert Reader(holder).read().status == 200  # the first client is being served, and stays
+
+    probe, reader, response = answered_within(server, PROMPT if chapter.caps["concurrent"] else STALLED)
+    try:
+        if chapter.caps["concurrent"]:
+            assert response is not None, "declared concurrent, but a second client was not served"
+        else:
+            assert response is None, "declared not concurrent, but a second client was served"
+            holder.close()  # the first client leaves: now the second one must be served
+            probe.settimeout(5)
+            assert reader.read().status == 200
+    finally:
+        holder.close()
+        probe.close()
+
+
+def test_isolates_slow_clients(chapter, fresh_server):
+    """200 slowloris clients (a partial request, one byte a second) do not delay a fresh client."""
+    server = fresh_server()
+    slow = []
+    for _ in range(200):
+        sock = server.connect(timeout=5)
+        sock.sendall(b"GET / HTTP/1.1\r\n")
+        slow.append(sock)
+    stop = threading.Event()
+
+    def drip():
+        while not stop.wait(1.0):
+            for sock in slow:
+                try:
+                    sock.send(b"X")  # a header line that never ends
+                except OSError:
+                    pass
+
+    dripper = threading.Thread(target=drip, daemon=True)
+    dripper.start()
+    try:
+        expect = chapter.caps["isolates_slow_clients"]
+        probe, _, response = answered_within(server, PROMPT * 2 if expect else STALLED)
+        probe.close()
+        if expect:
+            assert response is not None and response.status == 200, "a slowloris stalled a fresh client"
+        else:
+            assert response is None, "declared not to isolate slow clients, but the fresh client was served"
+    finally:
+        stop.set()
+        dripper.join()
+        for sock in slow:
+            sock.close()
+    # Once the slow clients are gone the server serves again.
+    with server.connect(timeout=10) as sock:
+        sock.sendall(GET)
+        assert Reader(sock).read().status == 200
+
+
+def test_isolates_blocking_work(chapter, fresh_server):
+    """GET / stays fast while /sleep?ms=2000 requests run on other connections."""
+    server = fresh_server()
+    busy = []
+    for _ in range(max(1, workers(server) - 1)):  # leave one worker free, if the model has several
+        sock = server.connect(timeout=10)
+        sock.sendall(b"GET /sleep?ms=2000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        busy.append(sock)
+    time.sleep(0.3)  # let the server pick the sleeps up before the probe arrives
+    try:
+        start = time.monotonic()
+        probe, _, response = answered_within(server, 1.0)
+        probe.close()
+        if chapter.caps["isolates_blocking_work"]:
+            assert response is not None, "GET / waited for someone else's /sleep"
+        else:
+            assert response is None, f"declared not to isolate blocking work, but GET / took {time.monotonic() - start:.2f} s"
+        for sock in busy:
+            assert Reader(sock).read().status == 200
+    finally:
+        for sock in busy:
+            sock.close()
+
+
+def cpu_seconds(pid):
+    """CPU time of a process, its threads and its reaped children, from /proc."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds(pid):
+    """CPU time of the live children of a process (a forking server's)."""
+    total = 0.0
+    for task in os.listdir("/proc"):
+        if task.isdigit():
+            try:
+                stat = open(f"/proc/{task}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid:  # ppid
+                total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def test_multicore(chapter, fresh_server):
+    """Under CPU-bound load from several clients, the server uses more than one core."""
+    if os.cpu_count() < 2:
+        pytest.skip("one CPU: a server cannot use more than one core here")
+    server = fresh_server()
+    deadline = time.monotonic() + 3.0
+    errors = []
+
+    def load():
+        try:
+            with server.connect(timeout=30) as sock:
+                reader = Reader(sock)
+                while time.monotonic() < deadline:
+                    sock.sendall(b"GET /compute?n=30000 HTTP/1.1\r\nHost: x\r\n\r\n")
+                    reader.read()
+        except OSError as e:
+            errors.append(e)
+
+    before = cpu_seconds(server.pid) + children_cpu_seconds(server.pid)
+    start = time.monotonic()
+    clients = [threading.Thread(target=load) for _ in range(4)]
+    for t in clients:
+        t.start()
+    for t in clients:
+        t.join(timeout=60)
+    wall = time.monotonic() - start
+    used = cpu_seconds(server.pid) + children_cpu_seconds(server.pid) - before
+    ratio = used / wall
+    print(f"{chapter.name}: server CPU {used:.2f} s over {wall:.2f} s wall = {ratio:.2f} cores")
+    if chapter.caps["multicore"]:
+        assert ratio > 1.1, f"declared multicore, but used {ratio:.2f} cores"
+    else:
+        assert ratio <= 1.05, f"declared single-core, but used {ratio:.2f} cores"

@@ -1,5 +1,8 @@
 # The front door of the repository. `make help` lists what it can do.
 
+SHELL := /bin/bash
+MAKEFLAGS += --no-print-directory
+
 BUILD ?= build
 CH    ?= 01
 PORT  ?= 8080

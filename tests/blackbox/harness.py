@@ -191,3 +191,39 @@ def mask_date(raw):
 
 def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _stat_fields(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()  # the name in parentheses may contain spaces
+
+
+def cpu_seconds(pid):
+    """CPU time of a process, its threads and its reaped children, from /proc."""
+    fields = _stat_fields(pid)
+    ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def child_pids(pid):
+    """The live children of a process (a forking server's)."""
+    children = []
+    for task in os.listdir("/proc"):
+        if task.isdigit():
+            try:
+                if int(_stat_fields(task)[1]) == pid:  # ppid
+                    children.append(int(task))
+            except (OSError, IndexError):
+                continue
+    return children
+
+
+def children_cpu_seconds(pid):
+    """CPU time of the live children of a process."""
+    total = 0.0
+    for child in child_pids(pid):
+        try:
+            total += sum(int(f) for f in _stat_fields(child)[11:13]) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            continue
+    return total

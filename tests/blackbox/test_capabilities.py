@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from harness import Reader
+from harness import Reader, children_cpu_seconds, cpu_seconds
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 PROMPT = 1.5  # seconds: "served promptly" (a loaded 2-core machine needs the margin)
@@ -119,27 +119,6 @@ def test_isolates_blocking_work(chapter, fresh_server):
     finally:
         for sock in busy:
             sock.close()
-
-
-def cpu_seconds(pid):
-    """CPU time of a process, its threads and its reaped children, from /proc."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def children_cpu_seconds(pid):
-    """CPU time of the live children of a process (a forking server's)."""
-    total = 0.0
-    for task in os.listdir("/proc"):
-        if task.isdigit():
-            try:
-                stat = open(f"/proc/{task}/stat").read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(stat[1]) == pid:  # ppid
-                total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def test_multicore(chapter, fresh_server):

@@ -6,7 +6,6 @@ Without --chapter every chapter of the registry is tested. No test names a chapt
 the `chapter` fixture what the model claims (chapter.caps) and check that claim, either way.
 """
 
-import os
 from pathlib import Path
 
 import pytest

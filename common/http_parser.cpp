@@ -268,7 +268,8 @@ int RequestParser::parse_request_line(std::string_view input) {
       path_start = 0;
     } else if (scheme_end != std::string_view::npos &&
                (iequals(scheme, "http") || iequals(scheme, "https"))) {
-      path_start = std::min(target.find('/', scheme_end + 3), target.size());
+      // The authority ends at the first '/' or '?': "http://host?a=/b" has no path.
+      path_start = std::min(target.find_first_of("/?", scheme_end + 3), target.size());
     } else {
       return 400;
     }
@@ -396,7 +397,8 @@ ParseResult RequestParser::parse_chunked(std::string_view input) {
       case Stage::kChunkSize: {
         const std::size_t eol = input.find("\r\n", cursor_);
         if (eol == std::string_view::npos) {
-          return input.size() - cursor_ > kMaxChunkLineSize ? fail(400) : kNeedMore;
+          // + 1: the line's CR may be here, waiting for its LF.
+          return input.size() - cursor_ > kMaxChunkLineSize + 1 ? fail(400) : kNeedMore;
         }
         const std::string_view line = input.substr(cursor_, eol - cursor_);
         std::size_t i = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include <poll.h>
 #include <sys/ioctl.h>
@@ -11,6 +12,7 @@
 #include "common/buffer.hpp"
 #include "common/http_parser.hpp"
 #include "common/io.hpp"
+#include "common/log.hpp"
 #include "common/net.hpp"
 
 namespace common {
@@ -87,6 +89,25 @@ int unread_bytes(int fd) {
 }
 
 }  // namespace
+
+std::optional<Fd> accept_or_back_off(int listener) {
+  AcceptResult accepted = accept_client(listener);
+  switch (accepted.status) {
+    case AcceptStatus::kAccepted:
+      return std::move(accepted.fd);
+    case AcceptStatus::kWouldBlock:
+      break;
+    case AcceptStatus::kNoDescriptors:
+      log_warn("accept: %s; retrying shortly", std::strerror(accepted.error));
+      back_off_after_emfile();
+      break;
+    case AcceptStatus::kFailed:
+      log_error("accept: %s", std::strerror(accepted.error));
+      back_off_after_emfile();
+      break;
+  }
+  return std::nullopt;
+}
 
 bool send_all(int fd, std::string_view bytes, std::chrono::milliseconds stall_timeout) {
   return send_bytes(fd, bytes, 0, stall_timeout);

@@ -2,6 +2,7 @@
 /// @brief Serving one connection in lock-step: the per-client code of chapters 01 to 03.
 #pragma once
 
+#include <optional>
 #include <string_view>
 
 #include "common/app.hpp"
@@ -24,6 +25,12 @@ namespace common {
 /// the answers to the requests it sent. Counts the connection in app.stats(). Thread-safe as
 /// long as each thread serves its own client.
 void serve_connection(Fd client, const App& app, const Options& options);
+
+/// Accepts one client from @p listener with accept_client() and acts on its result the way every
+/// blocking accept loop must: a new connection is returned; EAGAIN (another process or thread
+/// was faster) returns nullopt; descriptor exhaustion and other failures are logged and answered
+/// with back_off_after_emfile() before returning nullopt, so that the caller's loop cannot spin.
+[[nodiscard]] std::optional<Fd> accept_or_back_off(int listener);
 
 /// Sends all of @p bytes, waiting while the socket buffer is full. Gives up (returns false) on a
 /// send error (EPIPE, ECONNRESET), when the peer reads nothing for @p stall_timeout, or 1.5 s

@@ -14,7 +14,7 @@
 //
 // The next chapter keeps the same per-connection code and gives each client a process of its own.
 
-#include <cstring>
+#include <optional>
 
 #include <poll.h>
 
@@ -23,7 +23,6 @@
 #include "common/chapter.hpp"
 #include "common/io.hpp"
 #include "common/log.hpp"
-#include "common/net.hpp"
 #include "common/shutdown.hpp"
 
 namespace {
@@ -43,22 +42,9 @@ void serve_forever(int listener, const common::App& app, const common::Options& 
     if (common::wait_for(listener, POLLIN, common::kNoDeadline) != common::Wait::kReady) {
       continue;
     }
-    common::AcceptResult accepted = common::accept_client(listener);
-    switch (accepted.status) {
-      case common::AcceptStatus::kAccepted:
-        // The whole model in one line: until this returns, nobody else is served.
-        common::serve_connection(std::move(accepted.fd), app, options);
-        break;
-      case common::AcceptStatus::kWouldBlock:
-        break;
-      case common::AcceptStatus::kNoDescriptors:
-        common::log_warn("accept: %s; retrying shortly", std::strerror(accepted.error));
-        common::back_off_after_emfile();
-        break;
-      case common::AcceptStatus::kFailed:
-        common::log_error("accept: %s", std::strerror(accepted.error));
-        common::back_off_after_emfile();
-        break;
+    if (std::optional<common::Fd> client = common::accept_or_back_off(listener)) {
+      // The whole model in one line: until this returns, nobody else is served.
+      common::serve_connection(std::move(*client), app, options);
     }
   }
 }

@@ -14,10 +14,11 @@ from pathlib import Path
 
 def main(build):
     log = (build / "ctest.log").read_text(errors="replace")
-    unit = re.findall(r"Test\s+#\d+: (?!blackbox\.)\S+ \.+\s*(\*{0,3}\w+)", log)
-    unit_passed = sum(1 for status in unit if status == "Passed")
+    unit = re.findall(r"Test\s+#\d+: (?!blackbox\.)\S+ \.+\s*\**(\w+)", log)
+    passed = unit.count("Passed")
+    skipped = unit.count("Skipped")
     print("\nSummary")
-    print(f"  GoogleTest  {unit_passed} passed, {len(unit) - unit_passed} failed")
+    print(f"  GoogleTest  {passed} passed, {len(unit) - passed - skipped} failed, {skipped} skipped")
     for junit in sorted(build.glob("pytest-*.xml")):
         suite = ET.parse(junit).getroot()
         suite = suite.find("testsuite") if suite.tag == "testsuites" else suite

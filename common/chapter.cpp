@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <exception>
 
+#include <sys/resource.h>
+
 #include "common/log.hpp"
 #include "common/net.hpp"
 #include "common/shutdown.hpp"
@@ -27,6 +29,19 @@ void init_process(const ChapterInfo& chapter) {
     std::_Exit(1);
   });
   install_signal_handlers();
+}
+
+void raise_descriptor_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) {
+    return;
+  }
+  const rlim_t before = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    log_info("RLIMIT_NOFILE raised from %llu to %llu", static_cast<unsigned long long>(before),
+             static_cast<unsigned long long>(limit.rlim_cur));
+  }
 }
 
 Fd open_listener(const Options& options, bool reuse_port, bool blocking) {

@@ -15,6 +15,10 @@ namespace common {
 /// request, and makes an uncaught start-up exception print one line and exit 1 (not abort).
 void init_process(const ChapterInfo& chapter);
 
+/// Raises the soft RLIMIT_NOFILE to the hard limit and logs the change: an event-driven server
+/// holds one descriptor per connection, and the usual soft limit (1,024) is far below 10,000.
+void raise_descriptor_limit();
+
 /// Creates the listening socket described by @p options (non-blocking unless @p blocking).
 /// Throws std::system_error naming the failed call.
 [[nodiscard]] Fd open_listener(const Options& options, bool reuse_port = false,

@@ -10,22 +10,13 @@
 #include <string>
 
 #include "common/fd.hpp"
+#include "socket_pair.hpp"
 
 namespace {
 
-// A connected pair of non-blocking stream sockets.
-struct SocketPair {
-  common::Fd a;
-  common::Fd b;
-};
+using test_support::SocketPair;
 
-SocketPair make_socket_pair() {
-  int fds[2] = {-1, -1};
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
-    ADD_FAILURE() << "socketpair: " << std::strerror(errno);
-  }
-  return {common::Fd(fds[0]), common::Fd(fds[1])};
-}
+using test_support::make_socket_pair;
 
 void write_all(int fd, std::string_view bytes) {
   ASSERT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));

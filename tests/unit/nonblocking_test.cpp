@@ -12,25 +12,15 @@
 
 #include "common/fd.hpp"
 #include "common/http_response.hpp"
+#include "socket_pair.hpp"
 
 namespace {
 
-// A connected pair of non-blocking stream sockets with small buffers, so that a few hundred
-// KiB are enough to fill them and make writes partial.
-struct SocketPair {
-  common::Fd a;
-  common::Fd b;
-};
+using test_support::SocketPair;
 
+// Small buffers: a few hundred KiB fill them and make writes partial.
 SocketPair make_socket_pair() {
-  int fds[2] = {-1, -1};
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
-    ADD_FAILURE() << "socketpair: " << std::strerror(errno);
-  }
-  const int size = 4096;
-  ::setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-  ::setsockopt(fds[1], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  return {common::Fd(fds[0]), common::Fd(fds[1])};
+  return test_support::make_socket_pair(/*small_buffers=*/true);
 }
 
 // Reads everything available now from @p fd.

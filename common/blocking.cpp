@@ -6,7 +6,6 @@
 
 #include <poll.h>
 #include <sys/ioctl.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 
 #include "common/buffer.hpp"
@@ -14,14 +13,15 @@
 #include "common/io.hpp"
 #include "common/log.hpp"
 #include "common/net.hpp"
+#include "common/nonblocking.hpp"
+#include "common/shutdown.hpp"
 
 namespace common {
 namespace {
 
 using namespace std::chrono_literals;
 
-constexpr auto kShutdownGrace = 1500ms;  // how long a response in flight may take after SIGTERM
-constexpr auto kLingerTime = 1000ms;     // how long close_gracefully() waits for the client
+constexpr auto kLingerTime = 1000ms;  // how long close_gracefully() waits for the client
 constexpr std::size_t kLingerBytes = 4 * 1024 * 1024;  // and how much it reads at most
 
 // Waits until @p fd is writable. The deadline moves with progress (each call gives the peer
@@ -38,49 +38,6 @@ bool wait_writable(int fd, std::chrono::milliseconds stall_timeout, Deadline& ha
       break;
   }
   return false;
-}
-
-bool send_bytes(int fd, std::string_view bytes, int flags,
-                std::chrono::milliseconds stall_timeout) {
-  Deadline hard = kNoDeadline;
-  while (!bytes.empty()) {
-    const ssize_t n = ::send(fd, bytes.data(), bytes.size(), flags | MSG_NOSIGNAL);
-    if (n > 0) {
-      bytes.remove_prefix(static_cast<std::size_t>(n));  // a partial write is normal: go on
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else if (n < 0 && errno == EAGAIN) {
-      if (!wait_writable(fd, stall_timeout, hard)) {
-        return false;
-      }
-    } else {
-      return false;  // EPIPE, ECONNRESET: the client is gone
-    }
-  }
-  return true;
-}
-
-bool send_file(int fd, int file, std::uint64_t size, std::chrono::milliseconds stall_timeout) {
-  Deadline hard = kNoDeadline;
-  off_t offset = 0;
-  while (static_cast<std::uint64_t>(offset) < size) {
-    // The kernel copies from the page cache to the socket; the bytes never enter our memory.
-    const std::size_t chunk = std::min<std::uint64_t>(size - offset, 1u << 30);
-    const ssize_t n = ::sendfile(fd, file, &offset, chunk);
-    if (n > 0) {
-      continue;  // sendfile advanced offset
-    }
-    if (n == 0) {
-      return false;  // the file shrank under us: the promised Content-Length cannot be kept
-    }
-    if (errno == EINTR) {
-      continue;
-    }
-    if (errno != EAGAIN || !wait_writable(fd, stall_timeout, hard)) {
-      return false;
-    }
-  }
-  return true;
 }
 
 int unread_bytes(int fd) {
@@ -109,23 +66,24 @@ std::optional<Fd> accept_or_back_off(int listener) {
   return std::nullopt;
 }
 
-bool send_all(int fd, std::string_view bytes, std::chrono::milliseconds stall_timeout) {
-  return send_bytes(fd, bytes, 0, stall_timeout);
-}
-
-bool send_response(int fd, const Response& response, std::chrono::milliseconds stall_timeout) {
-  std::string head;
-  append_head(response, head);
-  if (!response.send_body) {
-    return send_all(fd, head, stall_timeout);
+bool send_response(int fd, Response response, std::chrono::milliseconds stall_timeout) {
+  // The same queue the event loops use; here we simply wait whenever it would block.
+  OutputQueue out;
+  out.push(std::move(response));
+  Deadline hard = kNoDeadline;
+  for (;;) {
+    switch (out.flush(fd)) {
+      case FlushResult::kDone:
+        return true;
+      case FlushResult::kError:
+        return false;  // EPIPE, ECONNRESET: the client is gone
+      case FlushResult::kWouldBlock:
+        if (!wait_writable(fd, stall_timeout, hard)) {
+          return false;
+        }
+        break;
+    }
   }
-  if (response.file) {
-    // MSG_MORE: hold the head back briefly so it leaves in the same packet as the file's start.
-    return send_bytes(fd, head, MSG_MORE, stall_timeout) &&
-           send_file(fd, response.file.get(), response.content_length, stall_timeout);
-  }
-  head += response.body;  // one send for head and body: one system call, one packet
-  return send_all(fd, head, stall_timeout);
 }
 
 void close_gracefully(Fd client, bool drain) {
@@ -164,14 +122,15 @@ void serve_connection(Fd client, const App& app, const Options& options) {
       return close_gracefully(std::move(client), true);
     }
     if (parsed.status == ParseStatus::kComplete) {
-      const Response response = app.handle(parser.request());
-      const bool sent = send_response(client.get(), response, options.request_timeout);
+      Response response = app.handle(parser.request());
+      const bool close = response.close;
+      const bool sent = send_response(client.get(), std::move(response), options.request_timeout);
       in.consume(parsed.consumed);
       parser.reset();
       if (!sent) {
         return;  // the client vanished or stalled; ~Fd closes
       }
-      if (response.close) {
+      if (close) {
         return close_gracefully(std::move(client), !in.empty());
       }
       idle_deadline = Clock::now() + options.idle_timeout;

@@ -32,14 +32,11 @@ void serve_connection(Fd client, const App& app, const Options& options);
 /// with back_off_after_emfile() before returning nullopt, so that the caller's loop cannot spin.
 [[nodiscard]] std::optional<Fd> accept_or_back_off(int listener);
 
-/// Sends all of @p bytes, waiting while the socket buffer is full. Gives up (returns false) on a
-/// send error (EPIPE, ECONNRESET), when the peer reads nothing for @p stall_timeout, or 1.5 s
-/// after shutdown is requested.
-bool send_all(int fd, std::string_view bytes, std::chrono::milliseconds stall_timeout);
-
-/// Sends @p response: its head, then its body or its file (with sendfile). Same rules as
-/// send_all().
-bool send_response(int fd, const Response& response, std::chrono::milliseconds stall_timeout);
+/// Sends @p response (its head, then its body or its file) through a common::OutputQueue,
+/// waiting while the socket buffer is full. Gives up (returns false) on a send error (EPIPE,
+/// ECONNRESET), when the peer reads nothing for @p stall_timeout, or 1.5 s after shutdown is
+/// requested.
+bool send_response(int fd, Response response, std::chrono::milliseconds stall_timeout);
 
 /// Closes @p client without losing the response just sent. If the client may still be sending
 /// (@p drain, or bytes wait unread in the kernel), we send FIN and read until the client closes

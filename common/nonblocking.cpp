@@ -40,8 +40,12 @@ void OutputQueue::push(Response response) {
     segments_.emplace_back();
   }
   Segment& segment = segments_.back();
-  segment.bytes += head;
   pending_ += head.size();
+  if (segment.bytes.empty()) {
+    segment.bytes = std::move(head);  // the common case: no copy
+  } else {
+    segment.bytes += head;
+  }
   if (!response.send_body) {
     return;
   }

@@ -2,6 +2,8 @@
 /// @brief Process start-up (signals) and graceful shutdown on SIGINT/SIGTERM.
 #pragma once
 
+#include <chrono>
+
 namespace common {
 
 /// @defgroup shutdown Signals and shutdown
@@ -12,6 +14,10 @@ namespace common {
 /// shutdown_fd() to its poll or epoll set so that it wakes up at once. Because the eventfd is
 /// never read, every waiter (every thread, every forked child that inherited it) sees it.
 /// @{
+
+/// How long a response still being written when shutdown is requested may take to finish: the
+/// protocol promises exit within 2 s, and the rest of that time is for closing and reaping.
+inline constexpr std::chrono::milliseconds kShutdownGrace{1500};
 
 /// Ignores SIGPIPE and installs the SIGINT/SIGTERM handlers. Call once, first thing in main,
 /// before any thread or child is started. Throws std::system_error if the eventfd cannot be made.

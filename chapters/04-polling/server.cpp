@@ -49,7 +49,6 @@ constexpr common::ChapterInfo kChapter{
     .flags = 0,
 };
 
-constexpr auto kShutdownGrace = 1500ms;         // a response still being written then is abandoned
 constexpr auto kLingerTime = 1000ms;            // how long a closing connection drains the client
 constexpr auto kAcceptPause = 100ms;            // listener rest after EMFILE
 constexpr std::uint64_t kOutputCap = 1 << 20;   // stop answering a client that does not read
@@ -366,7 +365,7 @@ void Server::on_timeout(Connection& c) {
 // [shutdown]
 void Server::begin_shutdown() {
   stopping_ = true;
-  shutdown_deadline_ = Clock::now() + kShutdownGrace;
+  shutdown_deadline_ = Clock::now() + common::kShutdownGrace;
   watch(common::shutdown_fd(), 0, EPOLL_CTL_DEL);  // it stays readable forever
   watch(listener_.get(), 0, EPOLL_CTL_DEL);
   listener_.reset();  // new clients are refused from now on

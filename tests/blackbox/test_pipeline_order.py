@@ -1,0 +1,63 @@
+"""Pipelined answers leave in request order, however the server schedules the work.
+
+A server that runs handlers on several threads finishes them in any order; HTTP/1.1 still
+requires the answers of one connection in the order of its requests. And a server with bounded
+queues must slow clients down when the queues are full, never drop or reorder their requests.
+"""
+
+import select
+import time
+
+from harness import Reader
+
+
+def pipeline(sock, targets, close=False):
+    """Sends one GET per target at once; with close, the last one asks to close the connection."""
+    requests = [b"GET " + t.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n" for t in targets]
+    if close:
+        requests[-1] = requests[-1][:-2] + b"Connection: close\r\n\r\n"
+    sock.sendall(b"".join(requests))
+
+
+def test_slow_request_first_is_still_answered_first(server):
+    # The sleep finishes last everywhere except on a server that runs one request at a time.
+    targets = ["/sleep?ms=300", "/", "/compute?n=10", "/static/style.css", "/sleep?ms=1", "/"]
+    with server.connect(timeout=10) as sock:
+        pipeline(sock, targets)
+        reader = Reader(sock)
+        responses = [reader.read() for _ in targets]
+    assert [r.status for r in responses] == [200] * len(targets)
+    assert responses[0].body == b"slept 300 ms\n"
+    assert responses[1].body == b"Hello, World!"
+    assert responses[2].body == b"4\n"
+    assert responses[3].header("Content-Type").startswith("text/css")
+    assert responses[4].body == b"slept 1 ms\n"
+    assert responses[5].body == b"Hello, World!"
+
+
+def test_many_pipelined_requests_on_many_connections(chapter, fresh_server):
+    """1,280 requests at once (80 connections x 16 pipelined): all answered, each in order.
+
+    With one worker, more requests arrive than a bounded request queue may hold: the server must
+    hold the rest back (back-pressure) and answer them later, not refuse them.
+    """
+    server = fresh_server(*(["--threads", "1"] if "threads" in chapter.flags else []))
+    connections, depth = 80, 16
+    socks = [server.connect(timeout=30) for _ in range(connections)]
+    try:
+        for index, sock in enumerate(socks):
+            # The last request closes: a server that serves one connection at a time moves on.
+            pipeline(sock, [f"/compute?n={index * depth + k + 1}" for k in range(depth)], close=True)
+        deadline = time.monotonic() + 60
+        for index, sock in enumerate(socks):
+            sock.settimeout(max(0.1, deadline - time.monotonic()))
+            reader = Reader(sock)
+            for k in range(depth):
+                response = reader.read()
+                n = index * depth + k + 1
+                expected = sum(1 for p in range(2, n + 1) if all(p % d for d in range(2, int(p**0.5) + 1)))
+                assert response.status == 200, f"connection {index}, request {k}: {response.status}"
+                assert response.body == f"{expected}\n".encode(), f"connection {index}, request {k} answered out of order"
+    finally:
+        for sock in socks:
+            sock.close()

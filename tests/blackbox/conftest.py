@@ -20,21 +20,37 @@ def pytest_addoption(parser):
 
 
 class Chapter:
-    def __init__(self, entry, bindir, docroot):
+    """A chapter of the registry, or one of its variants: the same binary always started with
+    extra arguments (07-reuseport+processes runs every test with --processes)."""
+
+    def __init__(self, entry, bindir, docroot, variant=None):
         self.name = entry["name"]
         self.model = entry["model"]
         self.flags = set(entry.get("flags", []))
         self.caps = entry["capabilities"]
         self.binary = Path(bindir) / self.name
         self.docroot = Path(docroot)
+        self.variant = variant
+        self.variant_args = list(entry.get("variants", {}).get(variant, []))
+        self.id = self.name if variant is None else f"{self.name}+{variant}"
 
     def start(self, *args, **kwargs):
         """Starts this chapter's server with extra command-line args; stop it with .stop()."""
         kwargs.setdefault("docroot", self.docroot)
-        return harness.Server(self.binary, args, **kwargs)
+        try:
+            return harness.Server(self.binary, [*self.variant_args, *args], **kwargs)
+        except harness.Unavailable as e:
+            pytest.skip(str(e))
 
     def __repr__(self):
-        return self.name
+        return self.id
+
+
+def chapters_of(entry, bindir, docroot):
+    """The chapter itself, then each of its variants."""
+    yield Chapter(entry, bindir, docroot)
+    for variant in entry.get("variants", {}):
+        yield Chapter(entry, bindir, docroot, variant)
 
 
 def pytest_generate_tests(metafunc):
@@ -46,8 +62,29 @@ def pytest_generate_tests(metafunc):
     unknown = set(wanted) - {e["name"] for e in entries}
     if unknown:
         raise pytest.UsageError(f"not in chapters/registry.json: {sorted(unknown)}")
-    chapters = [Chapter(e, config.getoption("--bindir"), config.getoption("--docroot")) for e in entries]
-    metafunc.parametrize("chapter", chapters, ids=[c.name for c in chapters], scope="module")
+    chapters = [c for e in entries for c in chapters_of(e, config.getoption("--bindir"), config.getoption("--docroot"))]
+    metafunc.parametrize("chapter", chapters, ids=[c.id for c in chapters], scope="module")
+
+
+_unavailable = {}  # (binary, variant) -> the chapter's "unavailable" line, or None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def skip_if_unavailable(chapter):
+    """Skips every test of a chapter that exits at start-up saying this machine cannot run its
+    model (harness.UNAVAILABLE_EXIT and an "<what> unavailable: <why>" line): io_uring switched
+    off is a property of the machine, not a failure of the chapter. Asked once per chapter."""
+    key = (str(chapter.binary), chapter.id)
+    if key not in _unavailable:
+        _unavailable[key] = None
+        try:
+            harness.Server(chapter.binary, chapter.variant_args, docroot=chapter.docroot).stop()
+        except harness.Unavailable as e:
+            _unavailable[key] = str(e)
+        except (OSError, RuntimeError):
+            pass  # a missing binary or a failing start is for the tests themselves to report
+    if _unavailable[key]:
+        pytest.skip(_unavailable[key])
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from harness import STOP_TIMEOUT, Reader
 
 def run(chapter, *args, timeout=5):
     try:
-        return subprocess.run([str(chapter.binary), *args], capture_output=True, timeout=timeout)
+        return subprocess.run([str(chapter.binary), *chapter.variant_args, *args], capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         pytest.fail(f"{chapter.binary} {' '.join(args)} did not exit within {timeout} s")
 
@@ -86,7 +86,7 @@ def test_missing_docroot_exits_nonzero_naming_it(chapter, tmp_path):
 
 
 def test_listening_line(chapter):
-    proc = subprocess.Popen([str(chapter.binary), "--port", "0", "--docroot", str(chapter.docroot)],
+    proc = subprocess.Popen([str(chapter.binary), *chapter.variant_args, "--port", "0", "--docroot", str(chapter.docroot)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         line = b""

@@ -1,0 +1,188 @@
+// Chapter 06: one event loop per core, pinned, fed by an acceptor thread (thread-per-core).
+//
+// The model: ask the system which cores this process may use and start one worker thread per
+// core, each pinned to its core and each running its own epoll loop (chapter 04's loop, inline
+// handlers and all). One more thread does nothing but accept: a plain blocking accept4() loop,
+// since it has nothing else to wait for. It sets the socket options, picks the next worker
+// round-robin and hands the descriptor over by registering it in that worker's epoll set. From
+// then on the descriptor belongs to that worker alone, for its whole life: no lock, no queue,
+// no other thread ever touches it.
+//
+// What it fixes from chapters 04 and 05: the I/O itself now runs on every core. Each loop is
+// chapter 04's, with its cheap connections and no locks, and there are as many as cores.
+// Pinning keeps each loop's connections, buffers and caches on one core.
+//
+// What it costs: placement is decided once, at accept time, by a round-robin that knows nothing
+// about load: a worker that drew the heavy clients stays busy while another idles. And the
+// handlers run inline again, so a /sleep stalls every client of the loop it landed on (but only
+// those: the other loops go on). Chapter 05's pool is the answer where handlers block; this
+// chapter is for work that never blocks. Chapter 07 removes the acceptor thread altogether.
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "common/app.hpp"
+#include "common/chapter.hpp"
+#include "common/event_loop.hpp"
+#include "common/io.hpp"
+#include "common/log.hpp"
+#include "common/net.hpp"
+#include "common/shutdown.hpp"
+#include "common/stats.hpp"
+
+namespace {
+
+constexpr common::ChapterInfo kChapter{
+    .name = "06-pinned-handoff",
+    .model = "pinned-handoff",
+    .summary =
+        "Chapter 06: an acceptor thread hands connections to one pinned epoll loop per core.",
+    .flags = common::kThreadsFlag | common::kNoPinFlag,
+};
+
+// How long the kernel may hold a new connection before accept() sees it, waiting for the
+// client's first bytes (TCP_DEFER_ACCEPT, in seconds).
+constexpr int kDeferAcceptSeconds = 1;
+
+// [cores]
+// The CPUs this process may run on: the affinity mask, not the machine's core count, so that
+// `taskset -c 0,1` or a container's cpuset is respected.
+std::vector<int> usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) {
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (CPU_ISSET(cpu, &set)) {
+        cpus.push_back(cpu);
+      }
+    }
+  }
+  if (cpus.empty()) {
+    cpus.push_back(0);
+  }
+  return cpus;
+}
+
+// Pins the calling thread to @p cpu. A failure is logged and ignored: the loop still works, it
+// just may move between cores.
+void pin_current_thread(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (const int error = ::pthread_setaffinity_np(::pthread_self(), sizeof set, &set)) {
+    common::log_warn("pthread_setaffinity_np(cpu %d): %s", cpu, std::strerror(error));
+  }
+}
+// [cores]
+
+// [acceptor]
+// The acceptor thread. accept4() blocks (the listener is a blocking socket) and returns a
+// non-blocking client. TCP_NODELAY is set here, before the handoff; after adopt() this thread
+// never touches the descriptor again. main wakes a blocked accept4() at shutdown by shutting the
+// listener down.
+void accept_connections(int listener,
+                        const std::vector<std::unique_ptr<common::EventLoop>>& loops) {
+  std::size_t next = 0;
+  for (;;) {
+    common::AcceptResult accepted = common::accept_client(listener);
+    if (common::shutdown_requested()) {
+      return;  // a connection accepted now is closed by ~Fd: no loop would serve it
+    }
+    if (accepted.status == common::AcceptStatus::kNoDescriptors ||
+        accepted.status == common::AcceptStatus::kFailed) {
+      common::log_warn("accept: %s; retrying shortly", std::strerror(accepted.error));
+      common::back_off_after_emfile();  // the pending client keeps accept failing: no spin
+      continue;
+    }
+    if (accepted.status != common::AcceptStatus::kAccepted) {
+      continue;
+    }
+    common::set_nodelay(accepted.fd.get());
+    loops[next]->adopt(std::move(accepted.fd));  // round-robin: blind to load, but fair
+    next = (next + 1) % loops.size();
+  }
+}
+// [acceptor]
+
+// [listener]
+// A blocking listener for the acceptor. The client speaks first in HTTP, so TCP_DEFER_ACCEPT
+// lets the kernel complete accept() only once the request's first bytes are there: a worker
+// usually finds its new connection readable at once. A client that sends nothing is accepted
+// anyway after about a second, and then the idle timeout applies as usual.
+common::Fd open_acceptor_listener(const common::Options& options) {
+  common::Fd listener = common::open_listener(options, /*reuse_port=*/false, /*blocking=*/true);
+  const int seconds = kDeferAcceptSeconds;
+  if (::setsockopt(listener.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof seconds) < 0) {
+    common::log_warn("TCP_DEFER_ACCEPT: %s", std::strerror(errno));
+  }
+  return listener;
+}
+// [listener]
+
+std::string describe(const std::vector<int>& cpus, std::size_t count) {
+  std::string text;
+  for (std::size_t i = 0; i < count; ++i) {
+    text += (i == 0 ? "" : ",") + std::to_string(cpus[i % cpus.size()]);
+  }
+  return text;
+}
+
+}  // namespace
+
+// [main]
+int main(int argc, char** argv) {
+  const common::Options options = common::parse_options(argc, argv, kChapter);
+  common::init_process(kChapter);
+  common::raise_descriptor_limit();
+  const std::vector<int> cpus = usable_cpus();
+  const std::size_t workers =
+      options.threads > 0 ? static_cast<std::size_t>(options.threads) : cpus.size();
+  common::Stats stats;
+  const common::App app(options, kChapter, stats, static_cast<int>(workers));
+  common::Fd listener = open_acceptor_listener(options);
+
+  // One loop per worker, with no listener: connections arrive through adopt().
+  std::vector<std::unique_ptr<common::EventLoop>> loops;
+  for (std::size_t i = 0; i < workers; ++i) {
+    loops.push_back(std::make_unique<common::EventLoop>(app, options, common::Fd()));
+  }
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < workers; ++i) {
+    threads.emplace_back([&, i] {
+      if (options.pin) {
+        pin_current_thread(cpus[i % cpus.size()]);
+      }
+      loops[i]->run();
+    });
+  }
+  common::log_info("%zu loops, %s", workers,
+                   options.pin ? ("pinned to CPUs " + describe(cpus, workers)).c_str()
+                               : "not pinned (--no-pin)");
+  common::announce_listening(options, listener.get());
+  std::thread acceptor(accept_connections, listener.get(), std::cref(loops));
+
+  // The main thread only waits for SIGTERM. Then shutdown(2) on the listener makes the blocked
+  // accept4() return (EINVAL); each loop sees the shutdown eventfd itself and winds down.
+  static_cast<void>(common::wait_for(common::shutdown_fd(), POLLIN, common::kNoDeadline, false));
+  ::shutdown(listener.get(), SHUT_RDWR);
+  acceptor.join();
+  for (std::thread& thread : threads) {
+    thread.join();
+  }
+  common::log_info("shutting down");
+  return 0;
+}
+// [main]

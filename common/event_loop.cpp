@@ -24,6 +24,7 @@ constexpr auto kAcceptPause = 100ms;            // listener rest after EMFILE
 constexpr std::uint64_t kOutputCap = 1 << 20;   // stop reading a client that does not read
 constexpr std::size_t kLingerBudget = 1 << 20;  // bytes discarded per event while closing
 constexpr std::size_t kMaxAwaiting = 16;        // pipelined requests answered at once, at most
+constexpr std::size_t kReadBudget = 1 << 20;    // bytes read from one client per pass
 constexpr int kMaxEvents = 256;
 
 // Clients are edge-triggered: an event means "something changed", and we drain to EAGAIN.
@@ -137,7 +138,7 @@ void EventLoop::open_connection(Fd client, bool adopted) {
 // read ends in EAGAIN, no new event will tell us that bytes are still waiting, so every reason
 // to stop early (read budget, output cap) is retried here once the output has drained. The
 // other reasons (a full pipeline, a full request queue) end when a response comes back.
-void EventLoop::service(Connection& c) {
+void EventLoop::service(Connection& c, bool short_read_drains) {
   if (c.closing) {
     return drain_closing(c);
   }
@@ -149,7 +150,7 @@ void EventLoop::service(Connection& c) {
     const bool pipeline_full = c.awaiting.size() >= kMaxAwaiting || c.refused;
     if (!c.peer_closed && !c.no_more_requests && !output_full && !pipeline_full) {
       const bool was_empty = c.in.empty();
-      status = read_available(c.fd.get(), c.in);
+      status = read_available(c.fd.get(), c.in, kReadBudget, short_read_drains);
       if (status == ReadStatus::kError) {
         return close(c);
       }
@@ -444,8 +445,9 @@ void EventLoop::run() {
         accept_all();
       } else if (static_cast<std::size_t>(fd) < connections_.size() && connections_[fd]) {
         // A stale event for a descriptor closed earlier in this batch (and maybe reused by
-        // accept) only causes a read that says EAGAIN: every socket is non-blocking.
-        service(*connections_[fd]);
+        // accept) only causes a read that says EAGAIN: every socket is non-blocking. Unless the
+        // peer's FIN is part of this event, a short read means the socket is drained.
+        service(*connections_[fd], (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0);
       } else {
         for (auto& [watched, on_readable] : readable_watches_) {
           if (watched == fd) {

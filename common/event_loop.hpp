@@ -108,7 +108,7 @@ class EventLoop {
   bool watch(int fd, std::uint32_t events, int op, std::uint64_t tag = 0);
   void accept_all();
   void open_connection(Fd client, bool adopted);
-  void service(Connection& c);
+  void service(Connection& c, bool short_read_drains = false);
   FlushResult flush(Connection& c);
   bool take_requests(Connection& c);
   bool start_request(Connection& c, std::size_t consumed);

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <span>
 #include <utility>
 
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 namespace common {
 namespace {
@@ -15,12 +17,20 @@ constexpr std::uint64_t kMaxSendfileChunk = 1u << 30;  // sendfile moves at most
 
 }  // namespace
 
-ReadStatus read_available(int fd, Buffer& in, std::size_t budget) {
+ReadStatus read_available(int fd, Buffer& in, std::size_t budget, bool short_read_drains) {
   std::size_t total = 0;
   while (total < budget) {
-    const ssize_t n = in.read_from(fd, kReadChunk);  // retries EINTR itself
+    const std::span<char> space = in.writable(kReadChunk);
+    ssize_t n;
+    do {
+      n = ::read(fd, space.data(), space.size());
+    } while (n < 0 && errno == EINTR);
     if (n > 0) {
+      in.commit(static_cast<std::size_t>(n));
       total += static_cast<std::size_t>(n);
+      if (short_read_drains && static_cast<std::size_t>(n) < space.size()) {
+        return ReadStatus::kWouldBlock;  // the kernel's queue is empty: saves the EAGAIN read
+      }
     } else if (n == 0) {
       return ReadStatus::kEof;
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {

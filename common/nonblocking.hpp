@@ -33,7 +33,14 @@ enum class ReadStatus {
 /// Reads from the non-blocking @p fd into @p in until EAGAIN, end of stream, an error, or
 /// @p budget bytes were added (so that one fast client cannot monopolise a loop). EINTR is
 /// retried. With edge-triggered readiness, only kWouldBlock means the edge was consumed.
-[[nodiscard]] ReadStatus read_available(int fd, Buffer& in, std::size_t budget = 1024 * 1024);
+///
+/// With @p short_read_drains, a read that fills less than the space offered also ends the call
+/// with kWouldBlock: the socket's receive queue was empty at that moment, and any byte that
+/// arrives later raises a new edge, so the read that would only say EAGAIN is saved (one system
+/// call per request). Only valid when the event did not report the peer's FIN (EPOLLRDHUP): an
+/// end of stream reported in this event raises no new one, and must be read now.
+[[nodiscard]] ReadStatus read_available(int fd, Buffer& in, std::size_t budget = 1024 * 1024,
+                                        bool short_read_drains = false);
 
 /// What OutputQueue::flush() achieved.
 enum class FlushResult {

@@ -138,7 +138,7 @@ def test_isolates_blocking_work(chapter, fresh_server):
         sock = server.connect(timeout=10)
         sock.sendall(b"GET /sleep?ms=2000 HTTP/1.1\r\nHost: x\r\n\r\n")
         busy.append(sock)
-    time.sleep(0.3)  # let the server pick the sleeps up before the probes arrive
+    time.sleep(0.5)  # let the server pick the sleeps up before the probes arrive
     try:
         answered = probe_all(server, probes, 1.0)
         if isolates:

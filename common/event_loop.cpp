@@ -92,9 +92,13 @@ void EventLoop::accept_all() {
       // would spin. Take the listener out of the set and retry in 100 ms; the clients wait in
       // the backlog and are served once descriptors free up (the reserve-fd trick would accept
       // and close them instead: no spin either, but those clients are dropped).
+      // [exercise:emfile-pause solution]
       log_warn("accept: %s; pausing the listener", std::strerror(accepted.error));
       watch(listener_.get(), 0, EPOLL_CTL_MOD);
       listener_paused_until_ = Clock::now() + kAcceptPause;
+      // [exercise:emfile-pause start]
+      // // Nothing to do: the next event will try again.
+      // [exercise:emfile-pause end]
       return;
     }
     set_nodelay(accepted.fd.get());
@@ -150,7 +154,14 @@ void EventLoop::service(Connection& c, bool short_read_drains) {
     const bool pipeline_full = c.awaiting.size() >= kMaxAwaiting || c.refused;
     if (!c.peer_closed && !c.no_more_requests && !output_full && !pipeline_full) {
       const bool was_empty = c.in.empty();
+      // [exercise:partial-requests solution]
       status = read_available(c.fd.get(), c.in, kReadBudget, short_read_drains);
+      // [exercise:partial-requests start]
+      // // Each read is parsed on its own: whatever an earlier read left is thrown away.
+      // c.in.clear();
+      // c.parser.reset();
+      // status = read_available(c.fd.get(), c.in, kReadBudget, short_read_drains);
+      // [exercise:partial-requests end]
       if (status == ReadStatus::kError) {
         return close(c);
       }

@@ -75,9 +75,13 @@ class RequestQueue {
   bool try_push(Job job) {
     {
       const std::lock_guard lock(mutex_);
+      // [exercise:queue-bound solution]
       if (jobs_.size() >= capacity_) {
         return false;
       }
+      // [exercise:queue-bound start]
+      // // Always room: the queue grows as long as clients send.
+      // [exercise:queue-bound end]
       jobs_.push_back(std::move(job));
     }
     ready_.notify_one();
@@ -179,7 +183,12 @@ int default_workers() {
   // Handlers block (that is the point of the pool), so the pool is sized for the blocking work it
   // must absorb, not for the cores: 16, or 4 per core on a larger machine. A request waits for a
   // worker only when every worker is busy.
+  // [exercise:pool-size solution]
   return static_cast<int>(std::clamp(4 * std::thread::hardware_concurrency(), 16u, 64u));
+  // [exercise:pool-size start]
+  // // One worker per core, as for work that only computes.
+  // return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // [exercise:pool-size end]
 }
 
 }  // namespace

@@ -79,12 +79,17 @@ std::vector<int> usable_cpus() {
 // Pins the calling thread to @p cpu. A failure is logged and ignored: the loop still works, it
 // just may move between cores.
 void pin_current_thread(int cpu) {
+  // [exercise:pin-threads solution]
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
   if (const int error = ::pthread_setaffinity_np(::pthread_self(), sizeof set, &set)) {
     common::log_warn("pthread_setaffinity_np(cpu %d): %s", cpu, std::strerror(error));
   }
+  // [exercise:pin-threads start]
+  // // Not pinned yet: the scheduler may run this thread on any CPU.
+  // static_cast<void>(cpu);
+  // [exercise:pin-threads end]
 }
 // [cores]
 
@@ -124,10 +129,14 @@ void accept_connections(int listener,
 // anyway after about a second, and then the idle timeout applies as usual.
 common::Fd open_acceptor_listener(const common::Options& options) {
   common::Fd listener = common::open_listener(options, /*reuse_port=*/false, /*blocking=*/true);
+  // [exercise:defer-accept solution]
   const int seconds = kDeferAcceptSeconds;
   if (::setsockopt(listener.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof seconds) < 0) {
     common::log_warn("TCP_DEFER_ACCEPT: %s", std::strerror(errno));
   }
+  // [exercise:defer-accept start]
+  // // accept() returns as soon as the handshake is done, whether the client says anything or not.
+  // [exercise:defer-accept end]
   return listener;
 }
 // [listener]

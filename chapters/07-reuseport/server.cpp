@@ -61,6 +61,7 @@ constexpr auto kChildrenGrace = std::chrono::milliseconds(1800);
 std::vector<common::Fd> open_listeners(common::Options options, int count) {
   std::vector<common::Fd> listeners;
   listeners.push_back(common::open_listener(options, /*reuse_port=*/true));
+  // [exercise:port-zero solution]
   if (options.port == 0) {
     sockaddr_in address{};
     socklen_t length = sizeof address;
@@ -69,6 +70,9 @@ std::vector<common::Fd> open_listeners(common::Options options, int count) {
     }
     options.port = ntohs(address.sin_port);
   }
+  // [exercise:port-zero start]
+  // // Every listener binds the port asked for.
+  // [exercise:port-zero end]
   while (static_cast<int>(listeners.size()) < count) {
     listeners.push_back(common::open_listener(options, /*reuse_port=*/true));
   }
@@ -169,7 +173,11 @@ int run_processes(std::vector<common::Fd> listeners, const common::App& app,
     }
     children.push_back(pid);
   }
+  // [exercise:parent-closes solution]
   listeners.clear();
+  // [exercise:parent-closes start]
+  // // The parent keeps its copies of the listeners until it exits.
+  // [exercise:parent-closes end]
   return wait_for_children(children);
 }
 

@@ -1,0 +1,40 @@
+"""Exercise pool-size (chapter 05): size the pool for the blocking work, not for the cores.
+
+The starting copy starts one worker per core, the right size for handlers that only compute.
+These handlers sleep: with as many /sleep requests in flight as there are cores, every worker
+sleeps, and a GET / waits in the queue for one of them. The reference starts 16 workers, or 4
+per core on a larger machine.
+"""
+
+import os
+import time
+
+from harness import Reader
+
+GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def test_get_is_prompt_with_more_sleeps_than_cores(server):
+    sleeps = (os.cpu_count() or 1) + 2
+    busy = []
+    try:
+        for _ in range(sleeps):
+            sock = server.connect(timeout=10)
+            sock.sendall(b"GET /sleep?ms=2000 HTTP/1.1\r\nHost: x\r\n\r\n")
+            busy.append(sock)
+        time.sleep(0.5)  # the sleeps are running
+        with server.connect(timeout=1.0) as probe:
+            start = time.monotonic()
+            probe.sendall(GET)
+            try:
+                response = Reader(probe).read()
+            except OSError:
+                response = None
+        assert response is not None, f"GET / waited behind {sleeps} sleeps: the pool is too small"
+        assert time.monotonic() - start < 1.0
+        for sock in busy:
+            sock.settimeout(10)
+            assert Reader(sock).read().status == 200
+    finally:
+        for sock in busy:
+            sock.close()

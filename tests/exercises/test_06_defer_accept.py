@@ -1,0 +1,26 @@
+"""Exercise defer-accept (chapter 06): the kernel holds a silent client until it speaks.
+
+The starting copy's acceptor gets every connection as soon as the handshake completes, so a
+client that connects and says nothing costs a descriptor and a loop's attention at once. With
+TCP_DEFER_ACCEPT on the listener, accept() returns a connection only once its first bytes have
+arrived (or after about a second). The test counts open connections through /stats.
+"""
+
+import json
+import time
+
+from harness import Reader
+
+
+def open_connections(server):
+    with server.connect(timeout=5) as sock:
+        sock.sendall(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        return json.loads(Reader(sock).read().body)["open_connections"] - 1  # not this one
+
+
+def test_silent_client_is_not_accepted_at_once(server):
+    with server.connect(timeout=5) as silent:
+        time.sleep(0.3)
+        assert open_connections(server) == 0, "a client that sent nothing was accepted at once"
+        silent.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert Reader(silent).read().status == 200

@@ -169,7 +169,17 @@ ParseResult RequestParser::parse(std::string_view input) {
 // Looks for the blank line that ends the head, checking line endings on the way: every LF must
 // follow a CR and every CR must precede an LF. Each byte is examined once over all calls.
 // Returns kComplete when the head is all there (head_end_ set).
+//
+// The answer may not depend on how the bytes were split into reads. A read that ends inside the
+// head has its limits checked (check_incomplete_head), so before reporting anything found at
+// byte i, the same check runs on the bytes before i: a request line that outgrew its limits is
+// refused for that (414 or 400) whether or not its end arrived in the same read, and an error
+// found later in the bytes does not replace that answer.
 ParseResult RequestParser::find_head_end(std::string_view input) {
+  const auto fail_at = [&](std::size_t i, int status) {
+    const ParseResult over_limit = check_incomplete_head(input.substr(0, i));
+    return over_limit.status == ParseStatus::kError ? over_limit : fail(status);
+  };
   if (scanned_ == 0) {
     // RFC 9112 section 2.2: ignore an empty line before the request line (some clients send an
     // extra CRLF after a POST body).
@@ -187,15 +197,23 @@ ParseResult RequestParser::find_head_end(std::string_view input) {
         return check_incomplete_head(input);
       }
       if (input[i + 1] != '\n') {
-        return fail(400);  // bare CR
+        return fail_at(i + 1, 400);  // bare CR
       }
     } else if (input[i] == '\n') {
       if (i == start_ || input[i - 1] != '\r') {
-        return fail(400);  // bare LF
+        return fail_at(i, 400);  // bare LF
       }
       if (line_end_ == kNotFound) {
+        if (const ParseResult over_limit = check_incomplete_head(input.substr(0, i));
+            over_limit.status == ParseStatus::kError) {
+          return over_limit;  // the request line, now whole, is over a limit
+        }
         line_end_ = i - 1;
       } else if (input[i - 2] == '\n') {  // CRLF CRLF: the blank line
+        if (const ParseResult over_limit = check_incomplete_head(input.substr(0, i));
+            over_limit.status == ParseStatus::kError) {
+          return over_limit;  // as a read ending just before this LF would have found
+        }
         head_end_ = scanned_ = i + 1;
         return {ParseStatus::kComplete, 0, 0};
       }
@@ -209,15 +227,23 @@ ParseResult RequestParser::find_head_end(std::string_view input) {
 // us buffer without bound by never finishing its head.
 ParseResult RequestParser::check_incomplete_head(std::string_view input) {
   if (line_end_ == kNotFound) {
-    const std::string_view line = input.substr(start_);
+    std::string_view line = input.substr(start_);
+    if (line.ends_with('\r')) {
+      line.remove_suffix(1);  // the line's CR, waiting for its LF, is not part of the line
+    }
+    // Two limits: the target's (414) and the whole line's (400). When the line is over both, the
+    // answer is the one a byte-by-byte delivery gives: the limit it crossed first.
+    const bool line_over = line.size() > kMaxRequestLineSize;
     const std::size_t sp = line.find(' ');
     if (sp != std::string_view::npos) {
       const std::size_t target_end = std::min(line.find(' ', sp + 1), line.size());
-      if (target_end - sp - 1 > kMaxTargetSize) {
+      const std::size_t line_size_at_414 = sp + 1 + kMaxTargetSize + 1;
+      if (target_end - sp - 1 > kMaxTargetSize &&
+          (!line_over || line_size_at_414 <= kMaxRequestLineSize + 1)) {
         return fail(414);
       }
     }
-    return line.size() > kMaxRequestLineSize ? fail(400) : kNeedMore;
+    return line_over ? fail(400) : kNeedMore;
   }
   // The header lines, plus the blank line that would end them, may not exceed the limit.
   const std::size_t header_bytes = input.size() - (line_end_ + 2);
@@ -444,8 +470,10 @@ ParseResult RequestParser::parse_chunked(std::string_view input) {
       case Stage::kTrailer: {
         // Trailer fields are checked like headers, counted against the header limit, and dropped.
         const std::size_t eol = input.find("\r\n", cursor_);
-        const std::size_t line_size =
-            (eol == std::string_view::npos ? input.size() : eol) - cursor_;
+        std::size_t line_size = (eol == std::string_view::npos ? input.size() : eol) - cursor_;
+        if (eol == std::string_view::npos && line_size > 0 && input.back() == '\r') {
+          --line_size;  // the line's CR, waiting for its LF: not counted, as in a whole line
+        }
         if (trailer_bytes_ + line_size > kMaxHeaderSectionSize) {
           return fail(431);
         }

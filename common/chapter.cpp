@@ -54,7 +54,11 @@ Fd open_listener(const Options& options, bool reuse_port, bool blocking) {
 }
 
 void announce_listening(const Options& options, int listener_fd) {
-  const std::string url = http_url(options.host, local_port(listener_fd));
+  announce_listening(options, local_port(listener_fd));
+}
+
+void announce_listening(const Options& options, std::uint16_t port) {
+  const std::string url = http_url(options.host, port);
   std::printf("listening on %s\n", url.c_str());
   std::fflush(stdout);
 }

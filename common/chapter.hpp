@@ -2,6 +2,8 @@
 /// @brief The start-up steps every chapter's main() shares.
 #pragma once
 
+#include <cstdint>
+
 #include "common/fd.hpp"
 #include "common/options.hpp"
 
@@ -25,8 +27,12 @@ void raise_descriptor_limit();
                                bool blocking = false);
 
 /// Prints "listening on http://HOST:PORT" to stdout and flushes it: the line tests and scripts
-/// wait for. Call when the listener is ready (connections queue in its backlog from then on).
+/// wait for. Call when the server is ready: its threads started, its listener open (connections
+/// queue in its backlog from then on). @p listener_fd tells the port (--port 0 picks one).
 void announce_listening(const Options& options, int listener_fd);
+
+/// The same, with the port given: for a server whose listeners already belong to its threads.
+void announce_listening(const Options& options, std::uint16_t port);
 
 /// @}
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <system_error>
 
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -19,6 +20,14 @@ static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_alw
 
 void on_stop_signal(int /*signo*/) {
   request_shutdown();
+}
+
+sigset_t stop_signals() noexcept {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
 }
 
 }  // namespace
@@ -62,6 +71,16 @@ void request_shutdown() noexcept {
     [[maybe_unused]] const ssize_t n = ::write(fd, &one, sizeof one);  // async-signal-safe
   }
   errno = saved_errno;
+}
+
+StopSignalsBlocked::StopSignalsBlocked() noexcept {
+  const sigset_t set = stop_signals();
+  ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+StopSignalsBlocked::~StopSignalsBlocked() {
+  const sigset_t set = stop_signals();
+  ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);  // a signal that came meanwhile is handled now
 }
 
 }  // namespace common

@@ -33,6 +33,21 @@ void install_signal_handlers();
 /// Requests shutdown as the signals do. Async-signal-safe and thread-safe.
 void request_shutdown() noexcept;
 
+/// Blocks SIGINT and SIGTERM in the calling thread for its lifetime, so that every thread started
+/// in its scope inherits the block: the signals then reach only the thread that started them,
+/// which must wait where a signal can interrupt it (a poll that includes shutdown_fd()). The
+/// other threads learn of the shutdown from the eventfd. A handler that interrupts a loop thread
+/// achieves nothing the eventfd does not, and under ThreadSanitizer, which runs a handler only
+/// when the interrupted thread next calls an intercepted libc function, a thread blocked in
+/// accept4() or io_uring_enter() would hold the signal pending for good.
+class StopSignalsBlocked {
+ public:
+  StopSignalsBlocked() noexcept;
+  ~StopSignalsBlocked();
+  StopSignalsBlocked(const StopSignalsBlocked&) = delete;
+  StopSignalsBlocked& operator=(const StopSignalsBlocked&) = delete;
+};
+
 /// @}
 
 }  // namespace common

@@ -37,6 +37,7 @@
 #include "common/fd.hpp"
 #include "common/http_parser.hpp"
 #include "common/log.hpp"
+#include "common/shutdown.hpp"
 #include "common/stats.hpp"
 
 namespace {
@@ -217,8 +218,11 @@ int main(int argc, char** argv) {
   });
 
   std::vector<std::thread> pool;
-  for (int i = 0; i < workers; ++i) {
-    pool.emplace_back(work, std::cref(app), std::ref(requests), std::ref(completions));
+  {
+    const common::StopSignalsBlocked blocked;  // SIGTERM comes to the loop's thread, this one
+    for (int i = 0; i < workers; ++i) {
+      pool.emplace_back(work, std::cref(app), std::ref(requests), std::ref(completions));
+    }
   }
   common::log_info("%d worker threads", workers);
   common::announce_listening(options, loop.listener_fd());

@@ -169,19 +169,23 @@ int main(int argc, char** argv) {
     loops.push_back(std::make_unique<common::EventLoop>(app, options, common::Fd()));
   }
   std::vector<std::thread> threads;
-  for (std::size_t i = 0; i < workers; ++i) {
-    threads.emplace_back([&, i] {
-      if (options.pin) {
-        pin_current_thread(cpus[i % cpus.size()]);
-      }
-      loops[i]->run();
-    });
+  std::thread acceptor;
+  {
+    const common::StopSignalsBlocked blocked;  // SIGTERM comes to main; the loops see the eventfd
+    for (std::size_t i = 0; i < workers; ++i) {
+      threads.emplace_back([&, i] {
+        if (options.pin) {
+          pin_current_thread(cpus[i % cpus.size()]);
+        }
+        loops[i]->run();
+      });
+    }
+    acceptor = std::thread(accept_connections, listener.get(), std::cref(loops));
   }
   common::log_info("%zu loops, %s", workers,
                    options.pin ? ("pinned to CPUs " + describe(cpus, workers)).c_str()
                                : "not pinned (--no-pin)");
   common::announce_listening(options, listener.get());
-  std::thread acceptor(accept_connections, listener.get(), std::cref(loops));
 
   // The main thread only waits for SIGTERM. Then shutdown(2) on the listener makes the blocked
   // accept4() return (EINVAL); each loop sees the shutdown eventfd itself and winds down.

@@ -39,6 +39,7 @@
 #include "common/event_loop.hpp"
 #include "common/io.hpp"
 #include "common/log.hpp"
+#include "common/net.hpp"
 #include "common/shutdown.hpp"
 #include "common/stats.hpp"
 
@@ -83,15 +84,21 @@ std::vector<common::Fd> open_listeners(common::Options options, int count) {
 // [threads]
 // N loops in N threads of this process: one App, one Stats, each loop with its own listener.
 void run_threads(std::vector<common::Fd> listeners, const common::App& app,
-                 const common::Options& options) {
+                 const common::Options& options, std::uint16_t port) {
   std::vector<std::unique_ptr<common::EventLoop>> loops;
   for (common::Fd& listener : listeners) {
     loops.push_back(std::make_unique<common::EventLoop>(app, options, std::move(listener)));
   }
   std::vector<std::thread> threads;
-  for (auto& loop : loops) {
-    threads.emplace_back([&loop] { loop->run(); });
+  {
+    const common::StopSignalsBlocked blocked;  // SIGTERM comes to main; the loops see the eventfd
+    for (auto& loop : loops) {
+      threads.emplace_back([&loop] { loop->run(); });
+    }
   }
+  common::announce_listening(options, port);
+  // Main serves nobody: it waits for SIGTERM, then for each loop to finish its shutdown.
+  static_cast<void>(common::wait_for(common::shutdown_fd(), POLLIN, common::kNoDeadline, false));
   for (std::thread& thread : threads) {
     thread.join();
   }
@@ -152,8 +159,9 @@ int wait_for_children(std::vector<pid_t>& children) {
   }
   return failures == 0 ? 0 : 1;
 }
+
 int run_processes(std::vector<common::Fd> listeners, const common::App& app,
-                  const common::Options& options) {
+                  const common::Options& options, std::uint16_t port) {
   std::vector<pid_t> children;
   for (std::size_t i = 0; i < listeners.size(); ++i) {
     const pid_t pid = ::fork();
@@ -178,6 +186,7 @@ int run_processes(std::vector<common::Fd> listeners, const common::App& app,
   // [exercise:parent-closes start]
   // // The parent keeps its copies of the listeners until it exits.
   // [exercise:parent-closes end]
+  common::announce_listening(options, port);
   return wait_for_children(children);
 }
 
@@ -200,11 +209,11 @@ int main(int argc, char** argv) {
   std::vector<common::Fd> listeners = open_listeners(options, loops);
   common::log_info("%d loops in %s, one SO_REUSEPORT listener each", loops,
                    options.processes ? "processes" : "threads");
-  common::announce_listening(options, listeners[0].get());
+  const std::uint16_t port = common::local_port(listeners[0].get());
   if (options.processes) {
-    return run_processes(std::move(listeners), app, options);
+    return run_processes(std::move(listeners), app, options, port);
   }
-  run_threads(std::move(listeners), app, options);
+  run_threads(std::move(listeners), app, options, port);
   common::log_info("shutting down");
   return 0;
 }

@@ -8,7 +8,7 @@
 set -euo pipefail
 
 declare -A PACKAGES=(
-  [build]="g++ cmake make libgtest-dev"
+  [build]="g++ cmake make libgtest-dev liburing-dev"
   [test]="python3 python3-pytest"
   [docs]="doxygen graphviz"
   [bench]="wrk nginx-light python3-matplotlib strace"

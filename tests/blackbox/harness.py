@@ -19,11 +19,25 @@ REGISTRY = ROOT / "chapters" / "registry.json"
 STARTUP_TIMEOUT = 10.0  # seconds to wait for the "listening on" line
 STOP_TIMEOUT = 2.0  # the protocol promises exit within 2 s of SIGTERM
 LISTENING = re.compile(rb"^listening on http://(\S+):(\d+)\s*$")
+# A chapter whose model needs something this machine lacks (io_uring switched off, say) exits
+# with this status at start-up, after one stderr line "<what> unavailable: <why>".
+UNAVAILABLE_EXIT = 3
+UNAVAILABLE = re.compile(rb"^\S+ unavailable: .+$", re.MULTILINE)
 
 
 def load_registry():
     with open(REGISTRY, encoding="utf-8") as f:
         return json.load(f)["chapters"]
+
+
+class Unavailable(RuntimeError):
+    """The server exited at start-up saying that this machine cannot run its model."""
+
+
+def unavailable_reason(returncode, stderr):
+    """The "<what> unavailable: <why>" line of a server that exited with UNAVAILABLE_EXIT, or None."""
+    match = UNAVAILABLE.search(stderr) if returncode == UNAVAILABLE_EXIT else None
+    return match.group(0).decode(errors="replace") if match else None
 
 
 class Server:
@@ -65,6 +79,9 @@ class Server:
                 break
         self.proc.kill()
         _, err = self.proc.communicate(timeout=5)
+        reason = unavailable_reason(self.proc.returncode, err)
+        if reason:
+            raise Unavailable(reason)
         raise RuntimeError(f"{self.cmd} did not print its listening line: {err.decode(errors='replace')}")
 
     @property

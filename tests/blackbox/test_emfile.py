@@ -60,3 +60,76 @@ def test_emfile_no_spin_and_recovery(chapter, fresh_server):
         sock.close()
     for sock, _ in held:
         sock.close()
+
+
+def stable_fd_count(pid, limit=3.0):
+    deadline = time.monotonic() + limit
+    count = fd_count(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        again = fd_count(pid)
+        if again == count:
+            break
+        count = again
+    return count
+
+
+def test_emfile_when_opening_a_static_file(chapter, fresh_server):
+    """Out of descriptors between accept() and openat2(): the client being served gets an
+    answer (the file, if its process still has a descriptor to spare, or an error status),
+    nothing crashes, and the file is served again once descriptors are back."""
+    server = fresh_server()
+    sock = server.connect(timeout=10)
+    reader = Reader(sock)
+    sock.sendall(GET)
+    assert reader.read().status == 200  # this connection is open and being served
+    soft, hard = resource.prlimit(server.pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(server.pid, resource.RLIMIT_NOFILE, (stable_fd_count(server.pid), hard))
+    try:
+        sock.sendall(b"GET /static/index.html HTTP/1.1\r\nHost: x\r\n\r\n")
+        response = reader.read()
+        print(f"{chapter.id}: /static/ out of descriptors: {response.status} {response.reason}")
+        assert response.status in (200, 404, 500, 503), response
+        if response.header("Connection") != "close":
+            sock.sendall(GET)
+            assert reader.read().status == 200
+        assert server.alive()
+    finally:
+        resource.prlimit(server.pid, resource.RLIMIT_NOFILE, (soft, hard))
+        sock.close()
+    again = server.request(b"GET /static/index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert again.status == 200
+
+
+LOW_LIMIT = 40  # RLIMIT_NOFILE for the whole life of the server: soft and hard
+CLIENTS = 60
+LOW_WATCH = 1.0  # seconds of CPU watched while clients wait beyond the limit
+
+
+def test_low_descriptor_limit_from_start(chapter, fresh_server):
+    """Started with only 40 descriptors, the server meets 60 clients holding half-sent requests:
+    it may not crash nor spin while the rest wait, and once the requests are finished every one
+    of them is answered."""
+    server = fresh_server(preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (LOW_LIMIT, LOW_LIMIT)))
+    assert resource.prlimit(server.pid, resource.RLIMIT_NOFILE)[0] <= LOW_LIMIT
+    clients = []
+    try:
+        for _ in range(CLIENTS):
+            sock = server.connect(timeout=30)
+            sock.sendall(b"GET / HTTP/1.1\r\n")
+            clients.append(sock)
+        time.sleep(0.5)  # the server takes what it can
+        before = cpu_seconds(server.pid) + children_cpu_seconds(server.pid)
+        time.sleep(LOW_WATCH)
+        used = cpu_seconds(server.pid) + children_cpu_seconds(server.pid) - before
+        print(f"{chapter.id}: {fd_count(server.pid)} descriptors open, {used:.3f} s of CPU in {LOW_WATCH} s")
+        assert used < 0.25 * LOW_WATCH, f"the server spun at its descriptor limit: {used:.2f} s CPU in {LOW_WATCH} s"
+        assert server.alive()
+        for sock in clients:
+            sock.sendall(b"Host: x\r\nConnection: close\r\n\r\n")
+        for sock in clients:
+            assert Reader(sock).read().status == 200
+    finally:
+        for sock in clients:
+            sock.close()
+    assert server.request(GET_CLOSE).status == 200

@@ -1,11 +1,12 @@
 """Clients that misbehave at the socket level: resets, slow readers, half-closes, and leaks."""
 
 import random
+import select
 import socket
 import struct
 import time
 
-from harness import Reader, fd_count
+from harness import Reader, child_pids, fd_count
 
 HELLO = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 BIG = b"GET /static/big.bin HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -187,3 +188,154 @@ def test_no_descriptor_leak(fresh_server):
     assert_serves(srv)
     after = settle(srv.pid, before)
     assert after == before, f"{before} descriptors before 50 connections, {after} after"
+
+
+# --- resets at any point of a big response, and readers that are slow or stop -----------------
+
+def read_at_least(sock, count, limit=10.0):
+    """Reads until count bytes have arrived (or the peer closes); returns how many did."""
+    deadline = time.monotonic() + limit
+    got = 0
+    while got < count and time.monotonic() < deadline:
+        chunk = sock.recv(min(65536, count - got))
+        if not chunk:
+            break
+        got += len(chunk)
+    return got
+
+
+def stable_fd_count(pid, limit=3.0):
+    """The descriptor count once it stops changing (a closing connection may still hold one)."""
+    deadline = time.monotonic() + limit
+    count = fd_count(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        again = fd_count(pid)
+        if again == count:
+            break
+        count = again
+    return count
+
+
+def test_resets_all_along_a_big_response_leak_nothing(chapter, fresh_server, big_file):
+    """RST after 64 KiB, 1, 2 and almost 4 MiB of big.bin, and in the middle of eight pipelined
+    copies of it: the server keeps serving, a keep-alive client of a concurrent model is served
+    throughout, and no descriptor (the file's included) is left open."""
+    srv = fresh_server()
+    keeper = None
+    if chapter.caps["concurrent"]:
+        keeper = srv.connect(timeout=5)
+        keeper.sendall(HELLO)
+        keeper_reader = Reader(keeper)
+        assert keeper_reader.read().status == 200
+    with srv.connect() as sock:  # a whole big.bin first: anything opened lazily is open now
+        sock.sendall(BIG)
+        assert Reader(sock).read().body == big_file
+    baseline = stable_fd_count(srv.pid)
+    deliveries = [(BIG, n) for n in (64 * 1024, 1024 * 1024, 2 * 1024 * 1024, len(big_file) - 64 * 1024)]
+    deliveries.append((BIG * 8, 12 * 1024 * 1024 + 100))  # inside the fourth of eight responses
+    for raw, offset in deliveries:
+        sock = srv.connect(rcvbuf=65536)
+        try:
+            sock.sendall(raw)
+            assert read_at_least(sock, offset) == offset, f"the response ended before byte {offset}"
+        finally:
+            reset(sock)
+        assert_serves(srv)
+        if keeper is not None:
+            keeper.sendall(HELLO)
+            assert keeper_reader.read().body == b"Hello, World!"
+    after = settle(srv.pid, baseline, limit=5.0)
+    assert after == baseline, f"{baseline} descriptors before the resets, {after} after"
+    if keeper is not None:
+        keeper.close()
+
+
+def test_slow_steady_reader_outlasts_the_request_timeout(fresh_server, big_file):
+    """--request-timeout bounds a client that stops reading, not one that reads slowly: a reader
+    taking several times the timeout for big.bin, never pausing long, gets every byte."""
+    srv = fresh_server("--request-timeout", "1")
+    start = time.monotonic()
+    with srv.connect(rcvbuf=16384, timeout=5) as sock:
+        sock.sendall(BIG)
+        data = bytearray()
+        expected = None
+        while time.monotonic() - start < 30:
+            chunk = sock.recv(16384)
+            if not chunk:
+                break
+            data += chunk
+            if expected is None and b"\r\n\r\n" in data:
+                expected = data.index(b"\r\n\r\n") + 4 + len(big_file)
+            if expected is not None and len(data) >= expected:
+                break
+            time.sleep(0.006)  # under 3 MB/s: 4 MiB take half as long again as the 1 s timeout
+    took = time.monotonic() - start
+    head_end = data.index(b"\r\n\r\n") + 4
+    assert data.startswith(b"HTTP/1.1 200 ")
+    assert bytes(data[head_end:]) == big_file, f"{len(data) - head_end} of {len(big_file)} bytes in {took:.1f} s"
+    assert took > 1.2, f"the read took only {took:.2f} s: not slow enough to test anything"
+    assert_serves(srv)
+
+
+
+# --- a client that sends and never reads -----------------------------------------------------
+
+FLOOD = 64 * 1024 * 1024  # bytes of pipelined requests the client tries to push
+FLOOD_PUSHED_MAX = 24 * 1024 * 1024  # more than every socket buffer on the way could hold
+FLOOD_FILES_MAX = 32  # open descriptors beyond the baseline: a few answers in flight, not 300
+
+
+def total_fd_count(pid):
+    """Descriptors of a server and its children (the forking model serves in a child)."""
+    total = fd_count(pid)
+    for child in child_pids(pid):
+        try:
+            total += fd_count(child)
+        except OSError:
+            continue  # exited while we looked
+    return total
+
+
+def push_until_stalled(sock, data, stall=1.5, limit=20.0):
+    """Sends data without blocking until it is all sent or no byte has left for `stall` seconds;
+    returns how many bytes the kernel took."""
+    sock.setblocking(False)
+    sent, last_progress, start = 0, time.monotonic(), time.monotonic()
+    view = memoryview(data)
+    while sent < len(data) and time.monotonic() - last_progress < stall and time.monotonic() - start < limit:
+        select.select([], [sock], [], 0.1)
+        try:
+            n = sock.send(view[sent : sent + 1024 * 1024])
+        except BlockingIOError:
+            continue
+        sent += n
+        last_progress = time.monotonic()
+    return sent
+
+
+def test_client_that_never_reads_is_held_back(chapter, fresh_server):
+    """A client pipelines 64 MiB of requests for big.bin and reads nothing. Its answers cannot
+    leave, so the server must stop taking its requests (an event loop caps a connection's unsent
+    output and stops reading it; a blocking server sits in send()), and TCP flow control then
+    stops the client: the kernel takes only what the socket buffers hold. The server neither
+    buffers the flood nor opens big.bin for every request in it, and keeps serving others. Once
+    the client resets, every descriptor it cost is released."""
+    srv = fresh_server()
+    assert_serves(srv)
+    baseline = stable_fd_count(srv.pid)
+    sock = srv.connect(rcvbuf=65536)
+    try:
+        pushed = push_until_stalled(sock, BIG * (FLOOD // len(BIG)))
+        held = total_fd_count(srv.pid) - baseline
+        print(f"{chapter.id}: the server took {pushed / 2**20:.1f} MiB of requests it could not answer; "
+              f"{held} descriptors more than before")
+        assert pushed < FLOOD_PUSHED_MAX, f"the server kept reading: {pushed / 2**20:.1f} MiB taken from a client that never reads"
+        assert held < FLOOD_FILES_MAX, f"{held} descriptors held for one client that never reads"
+        if chapter.caps["concurrent"]:
+            assert_serves(srv)
+    finally:
+        reset(sock)
+    assert_serves(srv)
+    after = settle(srv.pid, baseline, limit=5.0)
+    assert after == baseline, f"{baseline} descriptors before the flood, {after} after"

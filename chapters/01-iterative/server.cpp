@@ -23,6 +23,7 @@
 #include "common/chapter.hpp"
 #include "common/io.hpp"
 #include "common/log.hpp"
+#include "common/net.hpp"
 #include "common/shutdown.hpp"
 
 namespace {
@@ -37,15 +38,27 @@ constexpr common::ChapterInfo kChapter{
 // [accept-loop]
 void serve_forever(int listener, const common::App& app, const common::Options& options) {
   while (!common::shutdown_requested()) {
+    // [exercise:wake-on-sigterm solution]
     // Wait in poll() rather than in accept(), so SIGTERM ends the wait at once. The listener is
     // non-blocking: if another process took the connection first, accept says EAGAIN, not hang.
     if (common::wait_for(listener, POLLIN, common::kNoDeadline) != common::Wait::kReady) {
       continue;
     }
+    // [exercise:wake-on-sigterm start]
+    // // No wait here: accept() itself waits for a client, on a blocking listener (see main).
+    // [exercise:wake-on-sigterm end]
+    // [exercise:emfile-backoff solution]
     if (std::optional<common::Fd> client = common::accept_or_back_off(listener)) {
       // The whole model in one line: until this returns, nobody else is served.
       common::serve_connection(std::move(*client), app, options);
     }
+    // [exercise:emfile-backoff start]
+    // // Accept; if that fails for any reason, go round and try again.
+    // common::AcceptResult accepted = common::accept_client(listener);
+    // if (accepted.status == common::AcceptStatus::kAccepted) {
+    //   common::serve_connection(std::move(accepted.fd), app, options);
+    // }
+    // [exercise:emfile-backoff end]
   }
 }
 // [accept-loop]
@@ -56,7 +69,11 @@ void serve_forever(int listener, const common::App& app, const common::Options& 
 int main(int argc, char** argv) {
   const common::Options options = common::parse_options(argc, argv, kChapter);
   common::init_process(kChapter);
+  // [exercise:wake-on-sigterm solution]
   const common::Fd listener = common::open_listener(options);
+  // [exercise:wake-on-sigterm start]
+  // const common::Fd listener = common::open_listener(options, false, /*blocking=*/true);
+  // [exercise:wake-on-sigterm end]
   common::Stats stats;
   const common::App app(options, kChapter, stats, /*workers=*/1);
   common::announce_listening(options, listener.get());

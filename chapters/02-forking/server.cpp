@@ -88,10 +88,15 @@ void reap_children(int sigchld_read, std::unordered_set<pid_t>& children) {
   char bytes[64];
   while (::read(sigchld_read, bytes, sizeof bytes) > 0) {
   }
+  // [exercise:reap-children solution]
   pid_t pid = 0;
   while ((pid = ::waitpid(-1, nullptr, WNOHANG)) > 0) {
     children.erase(pid);
   }
+  // [exercise:reap-children start]
+  // // The pipe is empty again, but the children that exited are still here.
+  // static_cast<void>(children);
+  // [exercise:reap-children end]
 }
 // [sigchld]
 
@@ -189,7 +194,11 @@ int main(int argc, char** argv) {
   const common::Fd sigchld_read = install_sigchld_pipe();
   // Shared memory, created before the first fork: a plain Stats would be copied into every
   // child, and the parent, which serves nobody, would report 0 forever.
+  // [exercise:shared-stats solution]
   common::Stats& stats = common::create_shared_stats();
+  // [exercise:shared-stats start]
+  // common::Stats stats;
+  // [exercise:shared-stats end]
   // /stats "workers": the most processes that may serve clients at once.
   const common::App app(options, kChapter, stats, /*workers=*/options.max_clients);
   common::announce_listening(options, listener.get());

@@ -59,6 +59,7 @@ class LiveThreads {
 
   // Waits until fewer than max threads are live, then counts one more. False on shutdown.
   bool acquire() {
+    // [exercise:max-clients solution]
     std::unique_lock lock(mutex_);
     while (!changed_.wait_for(lock, kShutdownCheck, [this] { return live_ < max_; })) {
       if (common::shutdown_requested()) {
@@ -67,6 +68,12 @@ class LiveThreads {
     }
     ++live_;
     return true;
+    // [exercise:max-clients start]
+    // // Counts the thread, and never waits: no cap at all.
+    // const std::lock_guard lock(mutex_);
+    // ++live_;
+    // return true;
+    // [exercise:max-clients end]
   }
 
   // Counts one thread less. Notifying under the lock matters: once main sees 0 it may return
@@ -153,6 +160,7 @@ int main(int argc, char** argv) {
 
   serve_forever(listener.get(), app, options, live);
   common::log_info("shutting down");
+  // [exercise:drain-threads solution]
   // Every connection thread sees the shutdown eventfd in its polls: idle ones close at once,
   // busy ones finish the response in flight. Wait for them, but not forever.
   if (const int left = live.wait_all(common::Clock::now() + kThreadsGrace); left > 0) {
@@ -161,6 +169,9 @@ int main(int argc, char** argv) {
     common::log_warn("%d connection threads did not finish in time", left);
     std::_Exit(0);
   }
+  // [exercise:drain-threads start]
+  // // The connection threads are detached: main has nothing to wait for.
+  // [exercise:drain-threads end]
   return 0;
 }
 // [main]

@@ -38,6 +38,7 @@ class Fd {
   [[nodiscard]] int get() const noexcept { return fd_; }
   /// True when a descriptor is held.
   [[nodiscard]] bool valid() const noexcept { return fd_ >= 0; }
+  /// Same as valid().
   explicit operator bool() const noexcept { return valid(); }
   /// Gives up ownership without closing; returns the descriptor (or -1).
   [[nodiscard]] int release() noexcept { return std::exchange(fd_, -1); }

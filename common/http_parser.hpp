@@ -38,16 +38,16 @@ struct Header {
 
 /// A parsed request. Its views are valid until the caller's buffer changes or the parser is reset.
 struct Request {
-  Method method = Method::kOther;
-  std::string_view method_name;  ///< the method token as received
-  std::string_view target;       ///< the request-target as received
-  std::string_view path;         ///< the path of the target, still percent-encoded
-  std::string_view query;        ///< after '?', without it; empty if none
-  int minor_version = 1;         ///< 0 for HTTP/1.0, 1 for HTTP/1.1
-  std::vector<Header> headers;   ///< in the order received
-  std::string_view head;         ///< the request line and header lines, each with its CRLF
-  std::string_view body;         ///< the decoded body (empty if none)
-  bool keep_alive = true;        ///< whether the connection may carry another request
+  Method method = Method::kOther;  ///< the method, if it is one the routes know
+  std::string_view method_name;    ///< the method token as received
+  std::string_view target;         ///< the request-target as received
+  std::string_view path;           ///< the path of the target, still percent-encoded
+  std::string_view query;          ///< after '?', without it; empty if none
+  int minor_version = 1;           ///< 0 for HTTP/1.0, 1 for HTTP/1.1
+  std::vector<Header> headers;     ///< in the order received
+  std::string_view head;           ///< the request line and header lines, each with its CRLF
+  std::string_view body;           ///< the decoded body (empty if none)
+  bool keep_alive = true;          ///< whether the connection may carry another request
 
   /// The value of the first header called @p name (case-insensitive), if any.
   [[nodiscard]] std::optional<std::string_view> header(std::string_view name) const;
@@ -58,7 +58,7 @@ enum class ParseStatus { kIncomplete, kComplete, kError };
 
 /// The result of RequestParser::parse().
 struct ParseResult {
-  ParseStatus status = ParseStatus::kIncomplete;
+  ParseStatus status = ParseStatus::kIncomplete;  ///< complete, need more bytes, or error
   std::size_t consumed = 0;  ///< kComplete: the bytes the request took (head and framed body)
   int error_status = 0;      ///< kError: the HTTP status to answer before closing (400, 413...)
 };

@@ -21,7 +21,7 @@ inline constexpr std::string_view kServerName = "progressive/1.0";
 /// A response ready to be sent: a status line and headers (append_head()), then either `body`
 /// or, when `file` is valid, the first `content_length` bytes of that file (sent with sendfile).
 struct Response {
-  int status = 200;
+  int status = 200;  ///< the status code; the reason phrase follows from it
   std::string_view content_type = "text/plain";  ///< points to static storage
   std::string body;                              ///< the body, unless `file` is valid
   Fd file;                                       ///< a regular file to send instead of `body`

@@ -45,9 +45,9 @@ enum class AcceptStatus {
 
 /// The result of one accept_client() call.
 struct AcceptResult {
-  AcceptStatus status = AcceptStatus::kFailed;
-  Fd fd;          ///< valid only with kAccepted
-  int error = 0;  ///< errno for kNoDescriptors and kFailed
+  AcceptStatus status = AcceptStatus::kFailed;  ///< what happened
+  Fd fd;                                        ///< valid only with kAccepted
+  int error = 0;                                ///< errno for kNoDescriptors and kFailed
 };
 
 /// Accepts one connection with accept4(@p flags), handling errno in one documented switch:

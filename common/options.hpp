@@ -40,10 +40,10 @@ inline constexpr std::string_view kDefaultDocroot = "www";
 
 /// The parsed command line.
 struct Options {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 8080;  ///< 0: an ephemeral port, printed in the listening line
-  int threads = 0;            ///< 0: the model's default
-  std::string docroot{kDefaultDocroot};
+  std::string host = "127.0.0.1";        ///< the address to listen on (--host)
+  std::uint16_t port = 8080;             ///< 0: an ephemeral port, printed in the listening line
+  int threads = 0;                       ///< 0: the model's default
+  std::string docroot{kDefaultDocroot};  ///< the directory /static/ serves (--docroot)
   std::chrono::milliseconds idle_timeout{5000};      ///< between requests
   std::chrono::milliseconds request_timeout{10000};  ///< from a request's first byte to its last
   int max_clients = 512;                             ///< live children or threads (02, 03)

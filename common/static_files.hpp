@@ -25,8 +25,8 @@ namespace common {
 
 /// An open regular file and its size.
 struct StaticFile {
-  Fd fd;
-  std::uint64_t size = 0;
+  Fd fd;                   ///< the open file, read-only
+  std::uint64_t size = 0;  ///< its size when it was opened
 };
 
 /// Why open_static() found no file.

@@ -26,6 +26,7 @@ static_assert(std::atomic<std::uint64_t>::is_always_lock_free &&
 /// Counts one connection as accepted and open for the lifetime of the guard. Thread-safe.
 class ConnectionGuard {
  public:
+  /// Counts one more connection, accepted and open, in @p stats.
   explicit ConnectionGuard(Stats& stats) noexcept : stats_(stats) {
     stats_.connections.fetch_add(1, std::memory_order_relaxed);
     stats_.open_connections.fetch_add(1, std::memory_order_relaxed);

@@ -1,0 +1,413 @@
+#!/usr/bin/env python3
+"""Builds the book (make docs): the pages in reading order, then doxygen, warnings as errors.
+
+    /usr/bin/python3 scripts/book.py --out build/book        # pages + Doxyfile into build/book, site into docs/html
+    /usr/bin/python3 scripts/book.py --write-capabilities    # rewrite docs/capabilities.md's table from the registry
+
+The sources stay plain, GitHub-readable markdown; doxygen reads copies written into OUT/pages:
+
+- the pages, in order: docs/overview.md (the main page, "chapter 0"), then every chapter's
+  README.md in chapters/registry.json order, then docs/protocol.md, design.md, capabilities.md,
+  exercises.md and authoring.md; the API reference comes from the headers of common/;
+- in a chapter page, a paragraph that names a region in bold, **`[name]`**, is followed by
+  the code between the `// [name]` markers, found in the chapter's directory first,
+  then in common/. Exercise scaffolding is left out: the page shows the reference code;
+- docs/diagrams/NN-name.dot is drawn at the end of the chapter's "The model" section;
+- a link to another page of the book becomes an @ref; a link to any other file of the
+  repository becomes its text;
+- the blocks between <!-- book:NAME --> and <!-- /book:NAME --> are generated: `contents` (the
+  table of contents, from the registry), `capabilities` (the capability matrix, which must also
+  match the committed one), `exercises` (every exercise, from the markers).
+
+docs/authoring.md describes these conventions for whoever writes a chapter.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+import exercise as exercises_tool  # noqa: E402
+
+REGISTRY = REPO / "chapters" / "registry.json"
+DOCS = REPO / "docs"
+AFTER_CHAPTERS = ["protocol", "design", "capabilities", "exercises", "authoring"]
+
+# The capability columns, in the order the suite tests them; a key the registry adds later is
+# shown under its own name.
+CAPABILITIES = {
+    "concurrent": "concurrent",
+    "isolates_slow_clients": "isolates slow clients",
+    "isolates_blocking_work": "isolates blocking work",
+    "c10k": "10k connections",
+    "multicore": "multicore",
+}
+
+FENCE = re.compile(r"^\s*(```|~~~)")
+LINK = re.compile(r"(?<!!)\[((?:[^\[\]]|\[[^\]]*\])+)\]\(([^)\s]+)\)")
+BOLD_MARKER = re.compile(r"\*\*`\[([a-z0-9-]+)\]`\*\*")
+REGION_MARKER = re.compile(r"^\s*//\s*\[([a-z0-9-]+)\]\s*$")
+TITLE = re.compile(r"^#\s+(.*?)\s*(?:\{#([\w-]+)\})?\s*$")
+
+
+class BookError(Exception):
+    pass
+
+
+def load_registry():
+    with open(REGISTRY, encoding="utf-8") as f:
+        return json.load(f)["chapters"]
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+class Page:
+    """One page of the book: where its source is, its label, and its text once processed."""
+
+    def __init__(self, source, label, kind, chapter=None):
+        self.source = source  # a Path in the repository (may not exist for a chapter not written yet)
+        self.label = label
+        self.kind = kind  # "main", "chapter" or "doc"
+        self.chapter = chapter  # the registry entry of a chapter page
+        self.title = None
+        self.text = source.read_text(encoding="utf-8") if source.exists() else None
+
+    @property
+    def out_name(self):
+        return f"{self.label}.md"
+
+
+def book_pages():
+    pages = [Page(DOCS / "overview.md", "index", "main")]
+    for entry in load_registry():
+        pages.append(Page(REPO / "chapters" / entry["name"] / "README.md", f"chapter{entry['name'][:2]}",
+                          "chapter", entry))
+    pages += [Page(DOCS / f"{name}.md", name, "doc") for name in AFTER_CHAPTERS]
+    for page in pages:
+        if page.text is None and page.kind != "chapter":
+            raise BookError(f"{page.source.relative_to(REPO)} is missing")
+        if page.text is None:  # a chapter in the registry whose README is not written yet
+            name = page.chapter["name"]
+            page.text = (f"# Chapter {name[:2]}: {page.chapter['model']}\n\n"
+                         f"This chapter is not written yet: `chapters/{name}/README.md` does not exist.\n")
+        match = TITLE.match(page.text.split("\n", 1)[0])
+        if not match:
+            raise BookError(f"{page.source.relative_to(REPO)}: the first line must be a '# Title'")
+        page.title = match[1]
+        # The page's label: its own {#label} if it has one, else ours; the main page is "index".
+        if match[2] and page.kind != "main":
+            page.label = match[2]
+        first, _, rest = page.text.partition("\n")
+        label = "" if page.kind == "main" else f" {{#{page.label}}}"
+        page.text = f"# {page.title}{label}\n{rest}"
+    return pages
+
+
+def outside_code(text, transform):
+    """Applies transform to every run of lines outside fenced code blocks."""
+    out, chunk, in_fence = [], [], False
+    for line in text.split("\n"):
+        if FENCE.match(line):
+            if not in_fence:
+                out.append(transform("\n".join(chunk)))
+                chunk = []
+            in_fence = not in_fence
+            out.append(line)
+            continue
+        (out if in_fence else chunk).append(line)
+    out.append(transform("\n".join(chunk)))
+    return "\n".join(part for part in out)
+
+
+def rewrite_links(page, labels):
+    """Links between pages become @ref; links to other repository files become their text."""
+    base = page.source.parent
+
+    def one(match):
+        text, target = match[1], match[2]
+        if re.match(r"^[a-z]+:", target) or target.startswith("#") or target.startswith("@ref"):
+            return match[0]
+        path = target.split("#", 1)[0]
+        resolved = (base / path).resolve()
+        if resolved in labels:
+            return f"[{text}](@ref {labels[resolved]})"
+        return text
+
+    def spans(chunk):
+        # Leave inline code alone: split on backtick spans, rewrite only the text between them.
+        parts = re.split(r"(`[^`]*`)", chunk)
+        return "".join(p if p.startswith("`") else LINK.sub(one, p) for p in parts)
+
+    # A link's text may itself be inline code ([`x`](y)): handle those first, whole.
+    def chunk_links(chunk):
+        chunk = re.sub(r"(?<!!)\[(`[^`]+`)\]\(([^)\s]+)\)", one, chunk)
+        return spans(chunk)
+
+    page.text = outside_code(page.text, chunk_links)
+
+
+CODE_SPAN = re.compile(r"(``.+?``|`(?:[^`\n]|\n(?!\n))*`)")
+BOLD_CODE = re.compile(r"\*\*((?:[^*`\n]|`[^`\n]+`)*?`[^`\n]+`(?:[^*`\n]|`[^`\n]+`)*?)\*\*")
+
+
+def protect_code_spans(page):
+    """Doxygen 1.9.4 does not see a code span that contains an apostrophe, and then reads its
+    backslashes as commands: such spans become <code> with doxygen's escapes."""
+
+    def escape(span):
+        inner = span.strip("`").strip() if span.startswith("``") else span[1:-1]
+        if "'" not in inner:
+            return span
+        for old, new in (("\\", "\\\\"), ("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("@", "\\@"),
+                         ("%", "\\%"), ("#", "\\#"), ("*", "\\*"), ("_", "\\_")):
+            inner = inner.replace(old, new)
+        return f"<code>{inner}</code>"
+
+    def chunk_spans(chunk):
+        # Doxygen 1.9.4 leaves bold text with a code span in it (**`x`**) as literal asterisks.
+        chunk = BOLD_CODE.sub(r"<b>\1</b>", chunk)
+        return CODE_SPAN.sub(lambda m: escape(m[0]), chunk)
+
+    page.text = outside_code(page.text, chunk_spans)
+
+
+def region_code(name, chapter_dir):
+    """(file, code) of the region between the two `// [name]` markers: in the chapter's directory
+    first, then in common/. Exercise scaffolding is removed; the code is dedented."""
+    candidates = sorted(chapter_dir.glob("*.cpp")) + sorted(chapter_dir.glob("*.hpp"))
+    shared = sorted((REPO / "common").glob("*.cpp")) + sorted((REPO / "common").glob("*.hpp"))
+    for group in (candidates, shared):
+        found = []
+        for path in group:
+            lines = exercises_tool.render(path).split("\n")
+            marks = [i for i, line in enumerate(lines) if (m := REGION_MARKER.match(line)) and m[1] == name]
+            if marks:
+                found.append((path, lines, marks))
+        if len(found) > 1:
+            raise BookError(f"[{name}] is marked in several files: {', '.join(str(f[0].relative_to(REPO)) for f in found)}")
+        if found:
+            path, lines, marks = found[0]
+            if len(marks) != 2:
+                raise BookError(f"{path.relative_to(REPO)}: [{name}] must be marked exactly twice, found {len(marks)}")
+            body = [line for line in lines[marks[0] + 1:marks[1]] if not REGION_MARKER.match(line)]
+            while body and not body[0].strip():
+                body.pop(0)
+            while body and not body[-1].strip():
+                body.pop()
+            indent = min((len(l) - len(l.lstrip()) for l in body if l.strip()), default=0)
+            return path, "\n".join(l[indent:] for l in body)
+    raise BookError(f"{chapter_dir.relative_to(REPO)}/README.md quotes [{name}], but no file of the chapter "
+                    f"or of common/ has a `// [{name}]` marker pair")
+
+
+def inline_regions(page):
+    """After each paragraph that names regions in bold (**`[name]`**), the code they name."""
+    chapter_dir = page.source.parent
+
+    def paragraphs(chunk):
+        blocks = chunk.split("\n\n")
+        out = []
+        for block in blocks:
+            out.append(block)
+            for name in dict.fromkeys(BOLD_MARKER.findall(block)):
+                path, code = region_code(name, chapter_dir)
+                where = path.relative_to(REPO)
+                out.append(f'<div class="book-snippet">{where}, between the <code>[{name}]</code> markers</div>\n'
+                           f"```cpp\n{code}\n```")
+        return "\n\n".join(out)
+
+    page.text = outside_code(page.text, paragraphs)
+
+
+def insert_diagram(page, dot_dirs):
+    """The chapter's diagram, at the end of its "The model" section (or after the title)."""
+    name = page.chapter["name"]
+    dot = DOCS / "diagrams" / f"{name}.dot"
+    if not dot.exists():
+        print(f"book: no diagram for {name} (docs/diagrams/{name}.dot)", file=sys.stderr)
+        return
+    caption = f"Chapter {name[:2]}: where a connection goes"
+    for line in dot.read_text(encoding="utf-8").splitlines():
+        if line.startswith("// Caption:"):
+            caption = line.split(":", 1)[1].strip()
+    figure = f'\\dotfile {name}.dot "{caption}"\n'
+    lines = page.text.split("\n")
+    model = next((i for i, l in enumerate(lines) if re.match(r"^##\s+The model", l)), None)
+    if model is None:
+        at = 1
+    else:
+        at = next((i for i in range(model + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    lines[at:at] = [figure] if model is None else ["", figure]
+    page.text = "\n".join(lines)
+
+
+def replace_block(page, name, generated):
+    """Replaces the text between <!-- book:name --> and <!-- /book:name --> with generated."""
+    pattern = re.compile(rf"<!-- book:{name} -->.*?<!-- /book:{name} -->", re.S)
+    if not pattern.search(page.text):
+        raise BookError(f"{page.source.relative_to(REPO)}: no <!-- book:{name} --> ... <!-- /book:{name} --> block")
+    page.text = pattern.sub(lambda _: generated, page.text)
+
+
+# --- generated blocks -------------------------------------------------------------------------
+
+
+def capability_table(link_base=None, labels=None):
+    """The capability matrix as markdown. Links to chapter READMEs relative to link_base, or
+    @ref links when labels (name -> page label) is given."""
+    entries = load_registry()
+    keys = list(CAPABILITIES)
+    for entry in entries:
+        keys += [k for k in entry["capabilities"] if k not in keys]
+    head = ["Chapter", "Model"] + [CAPABILITIES.get(k, k.replace("_", " ")) for k in keys] + ["Model flags"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for entry in entries:
+        name = entry["name"]
+        if labels:
+            link = f"[{name}](@ref {labels[name]})"
+        else:
+            link = f"[{name}]({os.path.relpath(REPO / 'chapters' / name / 'README.md', link_base)})"
+        caps = [{True: "yes", False: "no"}.get(entry["capabilities"].get(k), "?") for k in keys]
+        flags = ", ".join(f"`--{flag}`" for flag in entry.get("flags", [])) or "none"
+        rows.append("| " + " | ".join([link, entry["model"], *caps, flags]) + " |")
+    return "\n".join(rows)
+
+
+def capabilities_block(table):
+    return f"<!-- book:capabilities -->\n{table}\n<!-- /book:capabilities -->"
+
+
+def check_capabilities(write=False):
+    """The committed table of docs/capabilities.md must be the registry's; write fixes it."""
+    path = DOCS / "capabilities.md"
+    text = path.read_text(encoding="utf-8")
+    wanted = capabilities_block(capability_table(link_base=DOCS))
+    current = re.search(r"<!-- book:capabilities -->.*?<!-- /book:capabilities -->", text, re.S)
+    if current is None:
+        raise BookError("docs/capabilities.md: no <!-- book:capabilities --> block")
+    if current[0] == wanted:
+        return True
+    if write:
+        path.write_text(text.replace(current[0], wanted), encoding="utf-8")
+        print("docs/capabilities.md: table rewritten from chapters/registry.json")
+        return True
+    raise BookError("docs/capabilities.md: its capability table differs from chapters/registry.json; "
+                    "run `make capabilities` to rewrite it, and check the prose around it")
+
+
+def contents_block(pages):
+    lines = ["<!-- book:contents -->"]
+    for page in pages[1:]:
+        # @ref, not \subpage: doxygen 1.9.4 leaves the main page's subpages out of the navigation
+        # tree, while top-level pages appear there in INPUT order, which is reading order.
+        lines.append(f"- @ref {page.label}")
+    lines.append("- [API reference of common/](modules.html): one module per header")
+    lines.append("<!-- /book:contents -->")
+    return "\n".join(lines)
+
+
+def exercises_block(labels):
+    # An exercise still missing its test or its task is left out here and reported;
+    # make exercises-verify is where such an exercise fails.
+    found, errors = exercises_tool.find_exercises()
+    for error in errors:
+        print(f"book: exercise list: {error}", file=sys.stderr)
+    complete = [e for e in found.values() if e.chapter in labels and e.test and e.task]
+    rows = ["| Chapter | Exercise | The task | Start it |", "|---|---|---|---|"]
+    for ex in sorted(complete, key=lambda e: (e.chapter, e.name)):
+        task = re.sub(r"^\S+\s+\*\*`[^`]+`\*\*\s*(\([^)]*\))?[:.]?\s*", "", ex.task.replace("\n", " "))
+        first = re.split(r"(?<=[.])\s", task, maxsplit=1)[0]
+        rows.append(f"| [{ex.chapter}](@ref {labels[ex.chapter]}) | `{ex.name}` | {first} | "
+                    f"`make exercise CH={ex.number} EX={ex.name}` |")
+    if len(rows) == 2:
+        rows.append("| | | no exercises yet | |")
+    return "<!-- book:exercises -->\n" + "\n".join(rows) + "\n<!-- /book:exercises -->"
+
+
+# --- the build --------------------------------------------------------------------------------
+
+
+def write_pages(out):
+    pages = book_pages()
+    labels = {page.source.resolve(): page.label for page in pages}
+    chapter_labels = {page.chapter["name"]: page.label for page in pages if page.kind == "chapter"}
+    check_capabilities()
+    for page in pages:
+        if page.kind == "chapter":
+            inline_regions(page)
+            insert_diagram(page, DOCS / "diagrams")
+        if page.kind == "main":
+            replace_block(page, "contents", contents_block(pages))
+        if page.label == "capabilities":
+            replace_block(page, "capabilities", capabilities_block(capability_table(labels=chapter_labels)))
+        if page.label == "exercises":
+            replace_block(page, "exercises", exercises_block(chapter_labels))
+        rewrite_links(page, labels)
+        protect_code_spans(page)
+    pages_dir = out / "pages"
+    shutil.rmtree(pages_dir, ignore_errors=True)
+    pages_dir.mkdir(parents=True)
+    for page in pages:
+        (pages_dir / page.out_name).write_text(page.text, encoding="utf-8")
+    inputs = [pages_dir / page.out_name for page in pages] + [REPO / "common"]
+    rel = lambda p: os.path.relpath(p, REPO)
+    doxyfile = out / "Doxyfile"
+    doxyfile.write_text(
+        "# Written by scripts/book.py: docs/Doxyfile plus the generated pages, in reading order.\n"
+        f"@INCLUDE = {rel(DOCS / 'Doxyfile')}\n"
+        f"INPUT = {' '.join(rel(p) for p in inputs)}\n"
+        f"USE_MDFILE_AS_MAINPAGE = {rel(pages_dir / pages[0].out_name)}\n"
+        f"WARN_LOGFILE = {rel(out / 'doxygen-warnings.log')}\n",
+        encoding="utf-8")
+    return pages, doxyfile
+
+
+def build(out):
+    started = time.monotonic()
+    out.mkdir(parents=True, exist_ok=True)
+    pages, doxyfile = write_pages(out)
+    html = DOCS / "html"
+    shutil.rmtree(html, ignore_errors=True)
+    log = out / "doxygen-warnings.log"
+    log.unlink(missing_ok=True)
+    result = subprocess.run(["doxygen", str(doxyfile.relative_to(REPO))], cwd=REPO)
+    warnings = [line for line in log.read_text(errors="replace").splitlines() if line.strip()] if log.exists() else []
+    for line in warnings:
+        print(line)
+    elapsed = time.monotonic() - started
+    if result.returncode != 0 or warnings:
+        print(f"docs: FAILED: {len(warnings)} doxygen warnings (every warning is an error), "
+              f"doxygen exit {result.returncode}; the list: {log.relative_to(REPO)}")
+        return 1
+    print(f"docs: {len(pages)} pages and the API reference, 0 warnings, {elapsed:.1f} s: "
+          f"open {(html / 'index.html').relative_to(REPO)}")
+    return 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, help="where the pages and the Doxyfile go (a build directory)")
+    parser.add_argument("--write-capabilities", action="store_true", help="rewrite docs/capabilities.md's table")
+    args = parser.parse_args()
+    try:
+        if args.write_capabilities:
+            check_capabilities(write=True)
+            return 0
+        if not args.out:
+            parser.error("--out is required")
+        return build((REPO / args.out).resolve() if not args.out.is_absolute() else args.out)
+    except BookError as e:
+        print(f"docs: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -21,6 +21,13 @@ help:
 	@echo "make unit            build, then run only the GoogleTest unit tests"
 	@echo "make test-asan       the whole suite on an AddressSanitizer + UndefinedBehaviorSanitizer build"
 	@echo "make test-tsan       the whole suite on a ThreadSanitizer build"
+	@echo "make fuzz            fuzz the HTTP parser (libFuzzer, clang) for SECONDS=60 seconds, in $(BUILD)-fuzz/"
+	@echo "make tour            build, then show every chapter under the same small load and probes, in one table (~1 min)"
+	@echo "make bench           build, then measure every chapter against nginx (~15 min): docs/results/ (QUICK=1: a 1-2 min smoke run)"
+	@echo "make docs            build the book (chapter pages, diagrams, API reference) into docs/html/"
+	@echo "make exercise CH=NN EX=NAME   write a starting copy of an exercise under exercises/ (no EX: list them)"
+	@echo "make check CH=NN EX=NAME      build your copy, run the exercise's tests and the chapter's suite"
+	@echo "make exercises-verify         every exercise's start fails its tests and the reference passes them"
 	@echo "make format          apply .clang-format to every C++ file"
 	@echo "make clean           remove the build directories"
 	@echo
@@ -66,8 +73,82 @@ test-asan:
 test-tsan:
 	$(call test_in,$(BUILD)-tsan,-DPROGRESSIVE_SANITIZE=thread)
 
+# libFuzzer on common::RequestParser (tests/fuzz/), built with clang++ in a directory of its own.
+# The working corpus starts from the request bytes of tests/corpus and keeps what the fuzzer adds;
+# a crash or a broken invariant fails the target and leaves the input in $(BUILD)-fuzz/findings/.
+SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	@scripts/setup.sh build test fuzz
+	@cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+	  -DPROGRESSIVE_FUZZ=ON --log-level=WARNING
+	@cmake --build $(BUILD)-fuzz -j $(JOBS)
+	@/usr/bin/python3 tests/corpus/corpus.py export $(BUILD)-fuzz/corpus
+	@mkdir -p $(BUILD)-fuzz/findings
+	@cd $(BUILD)-fuzz && status=0; \
+	./http_parser_fuzz corpus -max_total_time=$(SECONDS) -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+	  -print_final_stats=1 -artifact_prefix=findings/ >fuzz.log 2>&1 || status=$$?; \
+	runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' fuzz.log); \
+	if [ $$status -ne 0 ]; then \
+	  grep -E -A3 '^(invariant|delivered|==[0-9]+==ERROR|SUMMARY|artifact_prefix)' fuzz.log | grep -v '^ *#[0-9]'; \
+	  echo "fuzz: FAILED (exit $$status) after $${runs:-?} executions: $(BUILD)-fuzz/fuzz.log, $(BUILD)-fuzz/findings/"; \
+	  exit 1; \
+	fi; \
+	grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)' fuzz.log; \
+	echo "fuzz: $$runs executions in $(SECONDS) s: no crash, no broken invariant"
+
+# make bench: every chapter and nginx measured side by side (scripts/bench.py); results, tables and
+# plots in docs/results/. QUICK=1 (or make bench-quick) is a smoke run that writes to $(BUILD)/bench-quick/.
+# WORKERS=N sets --threads and the nginx worker cap (default: cores); BENCH_ARGS passes more options.
+QUICK ?=
+WORKERS ?=
+BENCH_ARGS ?=
+.PHONY: bench bench-quick tour
+bench: build
+	@scripts/setup.sh bench
+	@/usr/bin/python3 scripts/bench.py --build $(BUILD) $(if $(QUICK),--quick) $(if $(WORKERS),--workers $(WORKERS)) $(BENCH_ARGS)
+
+bench-quick:
+	@$(MAKE) bench QUICK=1
+
+# make tour: the tutorial's story in one screen (scripts/tour.py).
+tour: build
+	@scripts/setup.sh bench
+	@/usr/bin/python3 scripts/tour.py --build $(BUILD) $(if $(WORKERS),--workers $(WORKERS))
+
+# The book (scripts/book.py, docs/Doxyfile): the pages in reading order, then doxygen; every
+# doxygen warning fails the target. Opens as docs/html/index.html.
+.PHONY: docs capabilities
+docs:
+	@scripts/setup.sh docs
+	@/usr/bin/python3 scripts/book.py --out $(BUILD)/book
+
+# Rewrites the capability table of docs/capabilities.md from chapters/registry.json.
+capabilities:
+	@/usr/bin/python3 scripts/book.py --write-capabilities
+
+# Exercises (scripts/exercise.py, docs/exercises.md). EX is the exercise's name; SANITIZE=thread
+# or address checks a sanitizer build of your copy.
+EX ?=
+SANITIZE ?=
+CH_GIVEN = $(if $(filter command line environment,$(origin CH)),$(CH))
+.PHONY: exercise check exercises-verify
+exercise:
+	@if [ -z "$(EX)" ]; then /usr/bin/python3 scripts/exercise.py list $(CH_GIVEN); \
+	else /usr/bin/python3 scripts/exercise.py start $(CH) $(EX); fi
+
+check: build
+	@scripts/setup.sh test
+	@if [ -z "$(EX)" ]; then echo "usage: make check CH=NN EX=NAME; the exercises:"; \
+	  /usr/bin/python3 scripts/exercise.py list $(CH_GIVEN); exit 2; fi
+	@/usr/bin/python3 scripts/exercise.py check $(CH) $(EX) --build $(BUILD) $(if $(SANITIZE),--sanitize $(SANITIZE))
+
+exercises-verify: build
+	@scripts/setup.sh test
+	@/usr/bin/python3 scripts/exercise.py verify --build $(BUILD)
+
 format:
 	@find common chapters tests -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i --style=file
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-fuzz

@@ -34,37 +34,38 @@ namespace common {
 /// Which request a response answers: the connection (descriptor and serial, since descriptors
 /// are reused) and the request's position in that connection's pipeline.
 struct Ticket {
-  int fd = -1;
-  std::uint64_t serial = 0;
-  std::uint64_t sequence = 0;
+  int fd = -1;                 ///< the connection's descriptor
+  std::uint64_t serial = 0;    ///< the connection's serial (Connection::serial)
+  std::uint64_t sequence = 0;  ///< the request's number on its connection, from 0
 };
 
 // [connection]
 /// Everything a blocking thread kept on its stack, kept between events instead.
 struct Connection {
+  /// Owns @p socket, counted in @p stats while the record lives; @p id becomes its serial.
   Connection(Fd socket, Stats& stats, std::uint64_t id) noexcept
       : fd(std::move(socket)), guard(stats), serial(id) {}
 
-  Fd fd;
-  ConnectionGuard guard;
-  std::uint64_t serial;  ///< tells this connection from an earlier one on the same descriptor
-  Buffer in;             ///< partial requests survive between reads
-  RequestParser parser;
-  OutputQueue out;  ///< responses not yet written, in order
+  Fd fd;                  ///< the socket; the record owns it
+  ConnectionGuard guard;  ///< counts the connection as open while the record lives
+  std::uint64_t serial;   ///< tells this connection from an earlier one on the same descriptor
+  Buffer in;              ///< partial requests survive between reads
+  RequestParser parser;   ///< where the request at the front of `in` stands
+  OutputQueue out;        ///< responses not yet written, in order
   /// Responses not yet in `out`, in request order: a handler elsewhere may still be working on
   /// one (chapter 05). The front one answers request number `first_awaiting`. A vector, not a
   /// deque: it holds a few entries at most, and an empty vector allocates nothing.
   std::vector<std::optional<Response>> awaiting;
-  std::uint64_t first_awaiting = 0;
-  bool no_more_requests = false;   ///< an error or "Connection: close" ends the pipeline
-  bool peer_closed = false;        ///< read returned 0: answer what is complete, then close
-  bool close_after_flush = false;  ///< a closing response is in `out`
-  bool drain_on_close = false;     ///< unread input may be waiting: close gracefully
-  bool closing = false;            ///< FIN sent; discarding input until EOF or the deadline
-  bool want_out = false;           ///< EPOLLOUT is in the interest set
-  bool refused = false;            ///< the request queue was full; waiting for room
-  Deadline activity{};             ///< the last progress (or a request's first byte)
-  TimerSlot timer;
+  std::uint64_t first_awaiting = 0;  ///< the request number that `awaiting.front()` answers
+  bool no_more_requests = false;     ///< an error or "Connection: close" ends the pipeline
+  bool peer_closed = false;          ///< read returned 0: answer what is complete, then close
+  bool close_after_flush = false;    ///< a closing response is in `out`
+  bool drain_on_close = false;       ///< unread input may be waiting: close gracefully
+  bool closing = false;              ///< FIN sent; discarding input until EOF or the deadline
+  bool want_out = false;             ///< EPOLLOUT is in the interest set
+  bool refused = false;              ///< the request queue was full; waiting for room
+  Deadline activity{};               ///< the last progress (or a request's first byte)
+  TimerSlot timer;                   ///< its deadline, and the earliest one queued in the heap
 };
 // [connection]
 

@@ -36,9 +36,10 @@ class TimerHeap {
  public:
   /// An entry of the heap. The serial tells a connection from an earlier one on the same fd.
   struct Entry {
-    Deadline when;
-    int fd;
-    std::uint64_t serial;
+    Deadline when;         ///< when the entry comes due
+    int fd;                ///< the connection's descriptor
+    std::uint64_t serial;  ///< the connection's serial
+    /// Orders the heap: the earliest deadline on top.
     bool operator>(const Entry& other) const { return when > other.when; }
   };
 

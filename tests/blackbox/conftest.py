@@ -17,6 +17,8 @@ def pytest_addoption(parser):
     parser.addoption("--bindir", default=str(harness.ROOT / "build" / "bin"), help="where the chapter binaries are")
     parser.addoption("--docroot", default=str(harness.ROOT / "build" / "www"), help="the docroot with big.bin")
     parser.addoption("--chapter", action="append", default=[], help="test only this chapter (repeatable)")
+    parser.addoption("--sanitizer", default="", choices=["", "address", "thread"],
+                     help="the binaries are a sanitizer build: skip what that build cannot judge")
 
 
 class Chapter:
@@ -32,6 +34,7 @@ class Chapter:
         self.docroot = Path(docroot)
         self.variant = variant
         self.variant_args = list(entry.get("variants", {}).get(variant, []))
+        self.threaded = entry.get("threaded", False) and variant not in entry.get("single_threaded_variants", [])
         self.id = self.name if variant is None else f"{self.name}+{variant}"
 
     def start(self, *args, **kwargs):
@@ -64,6 +67,32 @@ def pytest_generate_tests(metafunc):
         raise pytest.UsageError(f"not in chapters/registry.json: {sorted(unknown)}")
     chapters = [c for e in entries for c in chapters_of(e, config.getoption("--bindir"), config.getoption("--docroot"))]
     metafunc.parametrize("chapter", chapters, ids=[c.id for c in chapters], scope="module")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "timing: the verdict is a latency or CPU measurement (skipped with --sanitizer)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """On a sanitizer build, a test marked `timing` is skipped: its verdict is a latency or a CPU
+    measurement, and a sanitizer's runtime makes the server several times slower and adds
+    threads of its own. The plain build (make test) gives those verdicts."""
+    sanitizer = config.getoption("--sanitizer")
+    if not sanitizer:
+        return
+    skip = pytest.mark.skip(reason=f"a timing measurement: meaningless on the {sanitizer} sanitizer build; make test runs it")
+    for item in items:
+        if "timing" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def skip_if_single_threaded_under_tsan(chapter, pytestconfig):
+    """ThreadSanitizer looks for data races between threads: a chapter whose processes each run
+    one thread (registry: "threaded") gives it nothing to find, and the other builds test it."""
+    if pytestconfig.getoption("--sanitizer") == "thread" and not chapter.threaded:
+        pytest.skip("single-threaded processes: no data race for ThreadSanitizer to find (make test and make test-asan test it)")
 
 
 _unavailable = {}  # (binary, variant) -> the chapter's "unavailable" line, or None

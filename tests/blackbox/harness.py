@@ -210,6 +210,19 @@ def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def stable_fd_count(pid, limit=3.0):
+    """The descriptor count once it stops changing (a closing connection may still hold one)."""
+    deadline = time.monotonic() + limit
+    count = fd_count(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        again = fd_count(pid)
+        if again == count:
+            break
+        count = again
+    return count
+
+
 def _stat_fields(pid):
     with open(f"/proc/{pid}/stat") as f:
         return f.read().rsplit(")", 1)[1].split()  # the name in parentheses may contain spaces

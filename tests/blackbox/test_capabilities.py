@@ -117,6 +117,7 @@ def probe_all(server, count, seconds):
             sock.close()
 
 
+@pytest.mark.timing
 def test_isolates_blocking_work(chapter, fresh_server):
     """GET / stays fast while /sleep?ms=2000 requests run on other connections.
 
@@ -155,6 +156,7 @@ def test_isolates_blocking_work(chapter, fresh_server):
             sock.close()
 
 
+@pytest.mark.timing
 def test_multicore(chapter, fresh_server):
     """Under CPU-bound load from several clients, the server uses more than one core."""
     if os.cpu_count() < 2:

@@ -5,7 +5,6 @@ requires the answers of one connection in the order of its requests. And a serve
 queues must slow clients down when the queues are full, never drop or reorder their requests.
 """
 
-import select
 import time
 
 from harness import Reader

@@ -5,9 +5,7 @@ model must reap its children, close the parent's copy of each client descriptor,
 --max-clients, and take its children down with it on SIGTERM.
 """
 
-import os
 import signal
-import socket
 import subprocess
 import threading
 import time

@@ -27,7 +27,7 @@ import time
 
 import pytest
 
-from harness import STOP_TIMEOUT, Reader, child_pids, fd_count
+from harness import STOP_TIMEOUT, Reader, child_pids, fd_count, stable_fd_count
 
 SOAK_REQUESTS = int(os.environ.get("PROGRESSIVE_SOAK_REQUESTS", "200000"))
 CONNECTIONS = 64
@@ -91,19 +91,6 @@ def zombies(pid):
         except OSError:
             continue
     return found
-
-
-def stable_fd_count(pid, limit=3.0):
-    """The descriptor count once it stops changing (a closing connection may still hold one)."""
-    deadline = time.monotonic() + limit
-    count = fd_count(pid)
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
-        again = fd_count(pid)
-        if again == count:
-            break
-        count = again
-    return count
 
 
 def settle(predicate, limit):

@@ -28,6 +28,7 @@ _spec.loader.exec_module(_blackbox)
 server = _blackbox.server
 fresh_server = _blackbox.fresh_server
 big_file = _blackbox.big_file
+pytest_configure = _blackbox.pytest_configure
 
 
 def pytest_addoption(parser):

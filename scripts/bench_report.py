@@ -1,7 +1,23 @@
-"""The tables (bench.md), the terminal summary and the plots (PNG) of scripts/bench.py."""
+"""The tables (bench.md), the terminal summary and the plots (PNG) of scripts/bench.py.
 
+scripts/bench.py calls it at the end of a run. Run alone, it redraws a finished run from its
+bench.csv, without measuring again (after a change to the tables or the plots):
+
+    /usr/bin/python3 scripts/bench_report.py --from docs/results/bench.csv
+
+bench.csv holds every measure; the date, the machine, the run's length and settings, and why a
+measure was skipped come from the bench.md beside it, which is then rewritten with the plots
+(one for all servers per measure, and one per chapter: chapter-NN-name.png, which the chapter's
+page of the book shows). scripts/book.py reads a run back the same way (RecordedBench).
+"""
+
+import argparse
+import csv
 import math
+import re
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import loadlib as L
 from loadlib import fmt_ms, fmt_num
@@ -287,6 +303,9 @@ def write_markdown(bench, info, elapsed, path):
     add("- `make bench QUICK=1` (or `make bench-quick`) is a smoke run with 1 run, 1 s per measure and "
         "smaller counts; it writes to `BUILD/bench-quick/`, not here. `make bench BENCH_ARGS='--runs 5 "
         "--duration 10'` measures longer; `/usr/bin/python3 scripts/bench.py --help` lists the options.")
+    add("- `/usr/bin/python3 scripts/bench_report.py --from docs/results/bench.csv` rewrites this page and "
+        "the plots from bench.csv without measuring again. The page of each chapter in the book (`make docs`) "
+        "shows that chapter's numbers next to its nginx, and its own plot (`chapter-NN-name.png`).")
     add("")
     Path(path).write_text("\n".join(out))
 
@@ -307,7 +326,9 @@ def headline_text(bench):
 # Plots.
 
 
-def plot(bench, outdir):
+def plot(bench, outdir, cores=None):
+    """Draws the plots into outdir and returns their paths; cores: the measuring machine's core
+    count, for the subtitle (default: this machine's)."""
     try:
         import matplotlib
 
@@ -326,7 +347,7 @@ def plot(bench, outdir):
     nginx_styles = ["black", "dimgray", "darkgray", "silver"]
     for i, t in enumerate(t for t in bench.targets if t.kind == "nginx"):
         colors[t.name] = nginx_styles[i % len(nginx_styles)]
-    subtitle = f"{cfg.runs} run(s), median; {bench.cfg.workers}-worker cap; noisy shared {L_cores()}-core machine"
+    subtitle = f"{cfg.runs} run(s), median; {bench.cfg.workers}-worker cap; noisy shared {cores or L_cores()}-core machine"
 
     # Throughput by connections.
     fig, ax = plt.subplots(figsize=(9, 5.5))
@@ -339,7 +360,7 @@ def plot(bench, outdir):
         label = t.name if t.kind == "nginx" else f"{t.name} ({t.workers} workers)" if t.workers > 1 else t.name
         if len(ns) == 1:
             label += f" ({ns[0]} conn only)"
-        marker = "s" if t.kind == "nginx" else "o^vD<>ph*"[chapters.index(t) % 9]
+        marker = "s" if t.kind == "nginx" else MARKERS[chapters.index(t) % len(MARKERS)]
         ax.plot(ns, ys, marker=marker, markersize=7, color=colors[t.name], label=label, **style)
     ax.set_xscale("log", base=2)
     ax.set_xticks(cfg.levels)
@@ -416,7 +437,144 @@ def plot(bench, outdir):
         ax.set_xlim(right=max(v for _, v in rows) * 1.2)
         fig.tight_layout()
         made.append(_save(fig, outdir / "syscalls_per_request.png", plt))
+
+    # One plot per chapter, for its page of the book.
+    for i, t in enumerate(chapters):
+        made.append(plot_chapter(bench, t, outdir / chapter_plot_name(t.name), plt, matplotlib, colors,
+                                 MARKERS[i % len(MARKERS)], subtitle))
     return made
+
+
+MARKERS = "o^vD<>ph*"
+
+
+def chapter_plot_name(name):
+    """The file name of a chapter's own plot, in the results directory."""
+    return f"chapter-{name}.png"
+
+
+def plot_chapter(bench, t, path, plt, matplotlib, colors, marker, subtitle):
+    """One chapter against its nginx: keep-alive requests/s by connections, Connection: close
+    requests/s, and the p99 of GET / with and without sleeps in flight."""
+    cfg = bench.cfg
+    mine, theirs = colors[t.name], colors.get(t.twin, "black")
+    kilo = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v else "0")
+    fig, (ka, cl, bl) = plt.subplots(1, 3, figsize=(8.0, 3.5), gridspec_kw={"width_ratios": [2.4, 1, 1.1]})
+
+    # Keep-alive: the chapter and its nginx, by connections; the ratio by each of the chapter's points.
+    ns = levels_run(bench, t.name)
+    tns = levels_run(bench, t.twin)
+    if tns:
+        ka.plot(tns, [bench.median(t.twin, "keep-alive", n, "rps") for n in tns], marker="s", markersize=6,
+                color=theirs, linestyle="--", linewidth=2.2, label=t.twin)
+    if ns:
+        label = t.name + (f" ({ns[0]} conn only)" if len(ns) == 1 else "")
+        ys = [bench.median(t.name, "keep-alive", n, "rps") for n in ns]
+        ka.plot(ns, ys, marker=marker, markersize=6, color=mine, linestyle="-", linewidth=1.6, label=label)
+        # The ratios in a row along the top, above each of the chapter's points.
+        top = matplotlib.transforms.blended_transform_factory(ka.transData, ka.transAxes)
+        for n in ns:
+            r = bench.ratio(t, "keep-alive", n, "rps")
+            if r is not None:
+                ka.text(n, 0.95, f"{r:.2f}x", transform=top, ha="center", va="top", fontsize=8,
+                        color="#333333", fontweight="bold")
+    xlabel = "keep-alive connections"
+    skipped = [n for n in cfg.levels if n not in ns]
+    if ns and skipped:
+        why = skip_reason(bench, t.name, f"keep-alive {skipped[0]}") or "not measured"
+        xlabel += f"\n({_levels_text(skipped)}: {why})"
+    ka.set_xscale("log", base=2)
+    ka.set_xticks(cfg.levels)
+    ka.set_xticklabels([str(n) for n in cfg.levels])
+    ka.set_xlim(min(cfg.levels) / 1.7, max(cfg.levels) * 1.7)
+    ka.minorticks_off()
+    ka.set_xlabel(xlabel, fontsize=9)
+    ka.set_ylabel("requests per second (GET /)", fontsize=9)
+    ka.set_ylim(bottom=0, top=ka.get_ylim()[1] * 1.2)
+    ka.yaxis.set_major_formatter(kilo)
+    ka.set_title("Keep-alive, req/s\n(and the ratio to nginx)", fontsize=9)
+    ka.grid(True, alpha=0.3)
+    ka.legend(fontsize=8, loc="lower right")
+
+    # Connection: close, the chapter and its nginx.
+    n = cfg.close_conns
+    vals = [bench.median(t.name, "close", n, "rps"), bench.median(t.twin, "close", n, "rps")]
+    if vals[0] is not None:
+        cl.bar([0, 1], [v or 0 for v in vals], color=[mine, theirs], width=0.6)
+        for x, v in enumerate(vals):
+            if v is not None:
+                cl.text(x, v, f"{v / 1000:.1f}k", ha="center", va="bottom", fontsize=8)
+        r = bench.ratio(t, "close", n, "rps")
+        if r is not None:
+            top = matplotlib.transforms.blended_transform_factory(cl.transData, cl.transAxes)
+            cl.text(0, 0.95, f"{r:.2f}x", transform=top, ha="center", va="top", fontsize=8,
+                    color="#333333", fontweight="bold")
+        cl.set_ylim(top=max(v or 0 for v in vals) * 1.35)
+        cl.yaxis.set_major_formatter(kilo)
+        cl.set_xticks([0, 1])
+        cl.set_xticklabels([f"ch. {t.name[:2]}", t.twin], fontsize=8)
+        cl.grid(True, axis="y", alpha=0.3)
+    else:
+        _not_measured(cl, skip_reason(bench, t.name, "close"))
+    cl.set_title(f"Connection: close\n{n} conn, req/s", fontsize=9)
+
+    # GET / p99: without sleeps, and with the sleeps in flight (log scale: they differ by 1,000x).
+    base = bench.median(t.name, "keep-alive", cfg.block_conns, "p99_ms")
+    blocked = blocking_p99(bench, t.name)
+    if blocked is not None:
+        vals = [base, blocked]
+        bl.bar([0, 1], [v or float("nan") for v in vals], color=[mine, mine], alpha=0.45, width=0.6)
+        bl.patches[1].set_alpha(1.0)
+        for x, v in enumerate(vals):
+            if v is not None:
+                bl.text(x, v * 1.15, fmt_ms(v), ha="center", va="bottom", fontsize=8)
+        bl.set_yscale("log")
+        low = min(v for v in vals if v)
+        bl.set_ylim(low / 8, max(v for v in vals if v) * 8)
+        bl.set_xticks([0, 1])
+        bl.set_xticklabels(["no sleeps", f"{cfg.sleepers} sleeps"], fontsize=8)
+        bl.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
+            lambda v, _: fmt_ms(v).replace(".00 s", " s").replace(".0 ms", " ms")))
+        bl.tick_params(axis="y", labelsize=7)
+        bl.grid(True, axis="y", alpha=0.3)
+    else:
+        _not_measured(bl, skip_reason(bench, t.name, "blocking"))
+    bl.set_title(f"GET / p99, {cfg.block_conns} conn,\n{cfg.sleepers} x /sleep?ms={cfg.sleep_ms}", fontsize=9)
+
+    for ax in (ka, cl, bl):
+        ax.tick_params(labelsize=8)
+    workers = f", {t.workers:,} workers" if t.workers > 1 else ""
+    fig.suptitle(f"{t.name} ({t.model}{workers}) against {t.twin}\n{subtitle}", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path, plt)
+
+
+def _levels_text(levels):
+    names = [f"{n:,}" for n in levels]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _not_measured(ax, why):
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.text(0.5, 0.5, (why or "not measured").replace(": ", ":\n"), transform=ax.transAxes,
+            ha="center", va="center", fontsize=8, color="dimgray")
+
+
+def skip_reason(bench, name, workload):
+    """Why a measure of this target is missing, in a few words, from the run's notes: "skipped:
+    the model is not concurrent", "failed", "not built" (None: no note). The notes name a
+    workload ("keep-alive 16", "blocking", "memory") or "all"."""
+    for key in (workload, "all"):
+        for who, what, text in bench.notes:
+            if who == name and what == key:
+                kind, _, rest = text.partition(": ")
+                if kind in ("skipped", "n/a") and rest:
+                    return f"{kind}: " + re.split(r" \(|, so ", rest, maxsplit=1)[0]
+                return re.split(r" \(|: ", text, maxsplit=1)[0]
+    return None
 
 
 def L_cores():
@@ -429,3 +587,183 @@ def _save(fig, path, plt):
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# A finished run, read back from bench.csv and the bench.md beside it.
+
+
+class RecordedTarget:
+    """A server as bench.csv records it."""
+
+    def __init__(self, name, kind, model, workers, twin):
+        self.name = name
+        self.kind = kind
+        self.model = model
+        self.workers = workers
+        self.twin = twin or None
+
+
+class RecordedBench:
+    """What the tables and plots need of scripts/bench.py's Bench, from a run's bench.csv: the
+    targets in the run's order, every run's values, the medians and the ratios to nginx exactly
+    as the CSV has them. What the CSV does not hold (the date, the machine, the run's length,
+    wrk's duration and threads, W, the sleeps, and the notes on what was not measured) comes from
+    the bench.md beside it, when there is one: `info`, `elapsed`, `cfg` and `notes`.
+
+    The CSV keeps four significant digits, so a figure that bench.md prints with fewer can differ
+    in its last digit where the CSV's value is a tie: the run printed 0.1485... as 0.149, while
+    "0.1485" read back prints as 0.148."""
+
+    def __init__(self, csv_path, md_path=None):
+        self.csv_path = Path(csv_path)
+        self.md_path = Path(md_path) if md_path else self.csv_path.with_name("bench.md")
+        self.values = {}  # (target, workload, param, metric) -> [every run's value]
+        self._medians = {}
+        self._ratios = {}
+        targets = {}
+        with open(self.csv_path, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                name = row["target"]
+                if name not in targets:
+                    targets[name] = RecordedTarget(name, row["kind"], row["model"], int(row["workers"]),
+                                                   row["nginx_twin"])
+                key = (name, row["workload"], _param(row["param"]), row["metric"])
+                self.values[key] = [float(v) for v in row["runs"].split(";") if v]
+                self._medians[key] = float(row["median"]) if row["median"] else None
+                if row["vs_nginx"]:
+                    self._ratios[key] = float(row["vs_nginx"])
+        # As bench.py orders them: the chapters in the run's order, then nginx by worker count.
+        chapters = [t for t in targets.values() if t.kind == "chapter"]
+        self.targets = chapters + sorted((t for t in targets.values() if t.kind != "chapter"),
+                                         key=lambda t: t.workers)
+        from bench import GOALS  # here, not at the top: bench.py imports this module (in its main())
+
+        self.goals = GOALS
+        self.info, self.elapsed, settings, self.notes = read_markdown(self.md_path)
+        self.cfg = self._settings(settings)
+        self._order_syscalls(settings.get("top_syscalls", {}))
+
+    def _order_syscalls(self, listed):
+        """The table lists each server's most frequent system calls, highest count first. Calls
+        made once per request tie in the CSV's four digits (poll, read and sendto all read 1),
+        so their order there is the order bench.md listed them in: put those first."""
+        def rank(key):
+            name, workload, _, metric = key
+            top = listed.get(name, [])
+            call = metric.split(":", 1)[1] if metric.startswith("syscall:") else None
+            return top.index(call) if workload == "syscalls" and call in top else len(top)
+
+        self.values = dict(sorted(self.values.items(), key=lambda kv: rank(kv[0])))
+
+    def _settings(self, md):
+        def params(workload):
+            return sorted({p for (_, w, p, _) in self.values if w == workload})
+
+        def one(workload, default):
+            found = params(workload)
+            return found[0] if found else default
+
+        nginx = [t.workers for t in self.targets if t.kind == "nginx"]
+        runs = max((len(v) for (_, w, _, _), v in self.values.items() if w == "keep-alive"), default=1)
+        return SimpleNamespace(
+            levels=params("keep-alive"),
+            runs=md.get("runs", runs),
+            duration=md.get("duration", 4),
+            wrk_threads=md.get("wrk_threads", 1),
+            workers=md.get("workers", max(nginx, default=1)),
+            close_conns=one("close", 16),
+            block_conns=one("blocking", 16),
+            sleepers=md.get("sleepers", 8),
+            sleep_ms=md.get("sleep_ms", 200),
+            idle=one("idle", 10000),
+            requests=one("syscalls", 20000),
+        )
+
+    def chapters(self):
+        return [t for t in self.targets if t.kind == "chapter"]
+
+    def by_name(self, name):
+        return next((t for t in self.targets if t.name == name), None)
+
+    def median(self, target, workload, param, metric):
+        return self._medians.get((target, workload, param, metric))
+
+    def ratio(self, t, workload, param, metric):
+        return self._ratios.get((t.name, workload, param, metric)) if t.kind == "chapter" else None
+
+
+def _param(text):
+    return int(text) if text.isdigit() else text
+
+
+def read_markdown(path):
+    """(info, elapsed seconds, settings, notes) from a bench.md written by write_markdown: the
+    facts bench.csv does not hold. A missing file or line leaves "?" (info), None (elapsed), no
+    key (settings) or no notes."""
+    info = {key: "?" for key in ("date", "cpu", "cores", "memory", "kernel", "nginx", "wrk")}
+    path = Path(path)
+    if not path.exists():
+        return info, None, {}, []
+    text = path.read_text(encoding="utf-8")
+    elapsed = None
+    m = re.search(r"^Measured by `make bench` on (.+?); the run took (\d+):(\d\d) ", text, re.M)
+    if m:
+        info["date"] = m[1]
+        elapsed = int(m[2]) * 60 + int(m[3])
+    for key, label in (("cpu", "CPU"), ("cores", "Cores"), ("memory", "Memory"), ("kernel", "Kernel"),
+                       ("nginx", "nginx"), ("wrk", "wrk")):
+        m = re.search(rf"^\| {label} \| (.*?) \|$", text, re.M)
+        if m:
+            info[key] = m[1]
+    settings = {}
+    for pattern, keys in ((r"capped at W = (\d+)", ["workers"]),
+                          (r"`scripts/bench.py`\): (\d+) runs?, (\d+) s per wrk run, `wrk -t(\d+)`",
+                           ["runs", "duration", "wrk_threads"]),
+                          (r"(\d+) clients keep a `GET /sleep\?ms=(\d+)`", ["sleepers", "sleep_ms"])):
+        m = re.search(pattern, text)
+        if m:
+            settings.update(zip(keys, map(int, m.groups())))
+    top = {}
+    section = re.search(r"^## System calls and context switches per request\n\n.*?\n\n(.*?)(?:\n\n|\Z)",
+                        text, re.M | re.S)
+    for line in section[1].splitlines()[2:] if section else []:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) > 3 and cells[3] != "-":
+            top[cells[0]] = [call.rsplit(" ", 1)[0] for call in cells[3].split(", ")]
+    settings["top_syscalls"] = top
+    notes = []
+    section = re.search(r"^## Not measured, and why\n\n(.*?)(?:\n\n|\Z)", text, re.M | re.S)
+    for line in section[1].splitlines() if section else []:
+        m = re.match(r"^- ([^,]+), (.+?): (.*)$", line)  # "- name, workload, workload: text"
+        if m:
+            notes += [(m[1], workload, m[3]) for workload in m[2].split(", ")]
+    return info, elapsed, settings, notes
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description="Rewrites bench.md and the plots of a finished make bench run from its bench.csv, "
+                    "without measuring again (the date, the machine and the notes come from the "
+                    "bench.md beside the CSV).")
+    parser.add_argument("--from", dest="csv", type=Path, required=True, metavar="CSV",
+                        help="the run's bench.csv (docs/results/bench.csv)")
+    parser.add_argument("--out", type=Path,
+                        help="where bench.md and the plots go (default: the CSV's directory)")
+    args = parser.parse_args()
+    if not args.csv.exists():
+        sys.exit(f"{args.csv} is missing: make bench writes it")
+    bench = RecordedBench(args.csv)
+    if bench.elapsed is None:
+        print(f"{bench.md_path} is missing or not a bench.md: the date, the machine and the notes will be '?'")
+    out = args.out or args.csv.parent
+    out.mkdir(parents=True, exist_ok=True)
+    write_markdown(bench, bench.info, bench.elapsed or 0, out / "bench.md")
+    cores = int(bench.info["cores"]) if str(bench.info["cores"]).isdigit() else None
+    plots = plot(bench, out, cores=cores)
+    print(f"{out}/bench.md, " + ", ".join(p.name for p in plots))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

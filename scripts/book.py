@@ -8,11 +8,17 @@ The sources stay plain, GitHub-readable markdown; doxygen reads copies written i
 
 - the pages, in order: docs/overview.md (the main page, "chapter 0"), then every chapter's
   README.md in chapters/registry.json order, then docs/protocol.md, design.md, capabilities.md,
-  exercises.md and authoring.md; the API reference comes from the headers of common/;
+  docs/results/bench.md (once make bench has written it), exercises.md and authoring.md; the API
+  reference comes from the headers of common/;
 - in a chapter page, a paragraph that names a region in bold, **`[name]`**, is followed by
   the code between the `// [name]` markers, found in the chapter's directory first,
   then in common/. Exercise scaffolding is left out: the page shows the reference code;
 - docs/diagrams/NN-name.dot is drawn at the end of the chapter's "The model" section;
+- a section "Measured by make bench" is added just before the chapter's "Exercises": its numbers
+  from docs/results/bench.csv next to its nginx's, with the ratios, the date and machine of the
+  run (from bench.md), a link to the results page and its plot, docs/results/chapter-NN-name.png
+  (scripts/bench_report.py draws it; IMAGE_PATH is docs/results). Without bench.csv, the section
+  says to run make bench;
 - a link to another page of the book becomes an @ref; a link to any other file of the
   repository becomes its text;
 - the blocks between <!-- book:NAME --> and <!-- /book:NAME --> are generated: `contents` (the
@@ -35,10 +41,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 import exercise as exercises_tool  # noqa: E402
+import bench_report  # noqa: E402
+from loadlib import fmt_ms  # noqa: E402
 
 REGISTRY = REPO / "chapters" / "registry.json"
 DOCS = REPO / "docs"
-AFTER_CHAPTERS = ["protocol", "design", "capabilities", "exercises", "authoring"]
+AFTER_CHAPTERS = ["protocol", "design", "capabilities", "results", "exercises", "authoring"]
+RESULTS = DOCS / "results"  # what make bench wrote: bench.csv, bench.md (the "results" page), plots
 
 # The capability columns, in the order the suite tests them; a key the registry adds later is
 # shown under its own name.
@@ -90,7 +99,10 @@ def book_pages():
     for entry in load_registry():
         pages.append(Page(REPO / "chapters" / entry["name"] / "README.md", f"chapter{entry['name'][:2]}",
                           "chapter", entry))
-    pages += [Page(DOCS / f"{name}.md", name, "doc") for name in AFTER_CHAPTERS]
+    pages += [Page(RESULTS / "bench.md" if name == "results" else DOCS / f"{name}.md", name, "doc")
+              for name in AFTER_CHAPTERS]
+    # The results page is there once make bench has run.
+    pages = [page for page in pages if page.label != "results" or page.text is not None]
     for page in pages:
         if page.text is None and page.kind != "chapter":
             raise BookError(f"{page.source.relative_to(REPO)} is missing")
@@ -249,6 +261,121 @@ def insert_diagram(page, dot_dirs):
     page.text = "\n".join(lines)
 
 
+def load_results():
+    """The last make bench run, read back from docs/results/bench.csv (and the bench.md beside
+    it, for the date, the machine and what was skipped); None if it has not run."""
+    if not (RESULTS / "bench.csv").exists():
+        return None
+    try:
+        return bench_report.RecordedBench(RESULTS / "bench.csv")
+    except (OSError, KeyError, ValueError) as e:
+        raise BookError(f"docs/results/bench.csv: cannot read it ({e}); run `make bench` again")
+
+
+def results_section(page, run, has_results_page):
+    """The chapter's "Measured by make bench" section: its numbers from the last make bench
+    against the nginx it is compared with, the date and machine of that run, and its plot."""
+    name = page.chapter["name"]
+    out = ["## Measured by make bench", ""]
+    if run is None:
+        out.append("No measurements yet: `make bench` (about 15 minutes) measures every chapter against "
+                   "nginx and writes `docs/results/`; the next `make docs` shows this chapter's numbers "
+                   "and plot here.")
+        return "\n".join(out)
+    info, cfg = run.info, run.cfg
+    # The date and the machine are in bench.md (bench.csv does not record them).
+    when = (f" on {info['date']} on {info['cpu']} ({info['cores']} cores, {info['memory']}, {info['kernel']}) "
+            f"with nginx {info['nginx']}" if info["date"] != "?" else "")
+    missing = "" if when else " (docs/results/bench.md, which records the date and the machine, is missing)"
+    more = (" [Benchmarks: every chapter against nginx](@ref results) has every chapter side by side, "
+            "and how each measure is taken.") if has_results_page else ""
+    t = run.by_name(name)
+    if t is None or t.kind != "chapter":
+        why = bench_report.skip_reason(run, name, "all")
+        out.append(f"The last `make bench`{' (' + info['date'] + ')' if when else ''} did not measure this "
+                   f"chapter{': ' + why if why else ''}. `make bench` measures every chapter of the registry "
+                   f"that is built.{more}")
+        return "\n".join(out)
+    nginx = run.by_name(t.twin)
+    processes = f" with {nginx.workers} worker process{'es' if nginx.workers != 1 else ''}" if nginx else ""
+    out.append(f"This chapter against {t.twin}, nginx configured for the same job{processes}. **vs nginx** "
+               "is this chapter's figure over nginx's: above 1.00x is better for requests/s, worse for "
+               "memory and system calls.")
+    out.append("")
+    rows = [f"| Measure | {name} | {t.twin} | vs nginx |", "|---|---|---|---|"]
+
+    def row(measure, workload, param, metric, show, why_key):
+        mine = run.median(name, workload, param, metric)
+        theirs = run.median(t.twin, workload, param, metric)
+        if mine is None:
+            why = bench_report.skip_reason(run, name, why_key) or "not measured"
+            return [measure, why, show(theirs) if theirs is not None else "-", "-"]
+        ratio = run.ratio(t, workload, param, metric)
+        return [measure, show(mine), show(theirs) if theirs is not None else "-",
+                f"{ratio:.2f}x" if ratio is not None else "-"]
+
+    table = []
+    levels = cfg.levels
+    conns = lambda k: f"{k:,} connection{'s' if k != 1 else ''}"
+    i = 0
+    while i < len(levels):  # keep-alive, one row per connection count; a run of skipped ones is one row
+        n = levels[i]
+        if run.median(name, "keep-alive", n, "rps") is not None:
+            table.append(row(f"Keep-alive GET /, {conns(n)}, req/s", "keep-alive", n, "rps",
+                             bench_report._int, f"keep-alive {n}"))
+            i += 1
+            continue
+        j = i
+        while j < len(levels) and run.median(name, "keep-alive", levels[j], "rps") is None:
+            j += 1
+        skipped = levels[i:j]
+        label = bench_report._levels_text(skipped) + (" connections" if skipped != [1] else " connection")
+        cells = row(f"Keep-alive GET /, {label}, req/s", "keep-alive", n, "rps", bench_report._int,
+                    f"keep-alive {n}")
+        table.append(cells[:2] + ["-", "-"] if len(skipped) > 1 else cells)
+        i = j
+    table.append(row(f"Connection: close, {conns(cfg.close_conns)}, req/s", "close", cfg.close_conns, "rps",
+                     bench_report._int, "close"))
+    base = run.median(name, "keep-alive", cfg.block_conns, "p99_ms")
+    blocking = row(f"GET / p99, {conns(cfg.block_conns)}, {cfg.sleepers} `/sleep?ms={cfg.sleep_ms}` in flight"
+                   + (f" ({fmt_ms(base)} without)" if base is not None else ""),
+                   "blocking", cfg.block_conns, "p99_ms", fmt_ms, "blocking")
+    blocking[2] = "no blocking route"
+    table.append(blocking)
+    table.append(row(f"Memory per idle connection, {cfg.idle:,} held", "idle", cfg.idle, "bytes_per_conn",
+                     bench_report._bytes, "memory"))
+    table.append(row("System calls per request", "syscalls", cfg.requests, "syscalls_per_req",
+                     bench_report._dec, "syscalls"))
+    rows += ["| " + " | ".join(cells) + " |" for cells in table]
+    out += rows
+    out.append("")
+    out.append(f"Measured by `make bench`{when}, medians of {cfg.runs} runs{missing}. The load generator "
+               f"shares the machine, so treat differences under ~15% as noise.{more}")
+    plot = bench_report.chapter_plot_name(name)
+    out.append("")
+    if (RESULTS / plot).exists():
+        out.append(f"![{name} against {t.twin} (docs/results/{plot})]({plot})")
+    else:
+        out.append(f"(No plot yet: `/usr/bin/python3 scripts/bench_report.py --from docs/results/bench.csv` "
+                   f"draws `docs/results/{plot}`.)")
+    return "\n".join(out)
+
+
+def insert_results(page, run, has_results_page):
+    """The "Measured by make bench" section, just before the chapter's "Exercises" (or at its end)."""
+    lines = page.text.split("\n")
+    at, in_fence = len(lines), False
+    for i, line in enumerate(lines):
+        if FENCE.match(line):
+            in_fence = not in_fence
+        elif not in_fence and re.match(r"^##\s+Exercises\b", line):
+            at = i
+            break
+    section = results_section(page, run, has_results_page).split("\n")
+    lines[at:at] = section + [""] if at < len(lines) else ["", *section]
+    page.text = "\n".join(lines)
+
+
 def replace_block(page, name, generated):
     """Replaces the text between <!-- book:name --> and <!-- /book:name --> with generated."""
     pattern = re.compile(rf"<!-- book:{name} -->.*?<!-- /book:{name} -->", re.S)
@@ -340,10 +467,13 @@ def write_pages(out):
     labels = {page.source.resolve(): page.label for page in pages}
     chapter_labels = {page.chapter["name"]: page.label for page in pages if page.kind == "chapter"}
     check_capabilities()
+    run = load_results()
+    has_results_page = any(page.label == "results" for page in pages)
     for page in pages:
         if page.kind == "chapter":
             inline_regions(page)
             insert_diagram(page, DOCS / "diagrams")
+            insert_results(page, run, has_results_page)
         if page.kind == "main":
             replace_block(page, "contents", contents_block(pages))
         if page.label == "capabilities":
@@ -365,7 +495,9 @@ def write_pages(out):
         f"@INCLUDE = {rel(DOCS / 'Doxyfile')}\n"
         f"INPUT = {' '.join(rel(p) for p in inputs)}\n"
         f"USE_MDFILE_AS_MAINPAGE = {rel(pages_dir / pages[0].out_name)}\n"
-        f"WARN_LOGFILE = {rel(out / 'doxygen-warnings.log')}\n",
+        f"WARN_LOGFILE = {rel(out / 'doxygen-warnings.log')}\n"
+        # The plots of make bench, which the results page and every chapter's page show.
+        + (f"IMAGE_PATH = {rel(RESULTS)}\n" if RESULTS.is_dir() else ""),
         encoding="utf-8")
     return pages, doxyfile
 

@@ -439,7 +439,9 @@ def cmd_check(args):
     if not build(directory, directory / "build", build_root, sanitize=args.sanitize):
         print(f"\nYour copy does not build: fix the errors above in {' '.join(touched(exercise, directory))}.")
         return 1
-    common = ["--bindir", str(directory / "build" / "bin"), "--docroot", str(docroot), "--chapter", exercise.chapter]
+    # The reference build's binaries serve as the corpus reference (chapter 01) and the load generator.
+    common = ["--bindir", str(directory / "build" / "bin"), "--refbindir", str(build_root / "bin"),
+              "--docroot", str(docroot), "--chapter", exercise.chapter]
     print(f"\n== the exercise's tests: {exercise.test.relative_to(REPO)}")
     code, _, mine = pytest(["-q", "-rA", str(exercise.test), *common], junit=directory / "build" / "exercise.xml")
     suite = (0, 0, 0)
@@ -476,7 +478,7 @@ def cmd_verify(args):
     results = []
     for exercise in sorted(exercises.values(), key=lambda e: (e.chapter, e.name)):
         label = f"{exercise.chapter}/{exercise.name}"
-        common = ["--docroot", str(docroot), "--chapter", exercise.chapter]
+        common = ["--docroot", str(docroot), "--refbindir", str(bindir), "--chapter", exercise.chapter]
         directory = build_root / "exercises-verify" / exercise.chapter / exercise.name
         shutil.rmtree(directory, ignore_errors=True)
         write_copy(exercise, directory)

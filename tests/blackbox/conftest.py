@@ -17,6 +17,9 @@ def pytest_addoption(parser):
     parser.addoption("--bindir", default=str(harness.ROOT / "build" / "bin"), help="where the chapter binaries are")
     parser.addoption("--docroot", default=str(harness.ROOT / "build" / "www"), help="the docroot with big.bin")
     parser.addoption("--chapter", action="append", default=[], help="test only this chapter (repeatable)")
+    parser.addoption("--refbindir", default="",
+                     help="the reference build's binaries: chapter 01 for the corpus comparison, and "
+                          "loadgen (default: --bindir; make check points it at the repository's build)")
     parser.addoption("--sanitizer", default="", choices=["", "address", "thread"],
                      help="the binaries are a sanitizer build: skip what that build cannot judge")
 
@@ -25,12 +28,13 @@ class Chapter:
     """A chapter of the registry, or one of its variants: the same binary always started with
     extra arguments (07-reuseport+processes runs every test with --processes)."""
 
-    def __init__(self, entry, bindir, docroot, variant=None):
+    def __init__(self, entry, bindir, docroot, variant=None, refbindir=""):
         self.name = entry["name"]
         self.model = entry["model"]
         self.flags = set(entry.get("flags", []))
         self.caps = entry["capabilities"]
         self.binary = Path(bindir) / self.name
+        self.refbindir = Path(refbindir or bindir)  # the reference chapter and the load generator
         self.docroot = Path(docroot)
         self.variant = variant
         self.variant_args = list(entry.get("variants", {}).get(variant, []))
@@ -49,11 +53,11 @@ class Chapter:
         return self.id
 
 
-def chapters_of(entry, bindir, docroot):
+def chapters_of(entry, bindir, docroot, refbindir=""):
     """The chapter itself, then each of its variants."""
-    yield Chapter(entry, bindir, docroot)
+    yield Chapter(entry, bindir, docroot, refbindir=refbindir)
     for variant in entry.get("variants", {}):
-        yield Chapter(entry, bindir, docroot, variant)
+        yield Chapter(entry, bindir, docroot, variant, refbindir)
 
 
 def pytest_generate_tests(metafunc):
@@ -65,7 +69,9 @@ def pytest_generate_tests(metafunc):
     unknown = set(wanted) - {e["name"] for e in entries}
     if unknown:
         raise pytest.UsageError(f"not in chapters/registry.json: {sorted(unknown)}")
-    chapters = [c for e in entries for c in chapters_of(e, config.getoption("--bindir"), config.getoption("--docroot"))]
+    chapters = [c for e in entries
+                for c in chapters_of(e, config.getoption("--bindir"), config.getoption("--docroot"),
+                                     config.getoption("--refbindir"))]
     metafunc.parametrize("chapter", chapters, ids=[c.id for c in chapters], scope="module")
 
 

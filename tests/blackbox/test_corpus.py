@@ -99,7 +99,7 @@ def make_docroot(base, build_docroot):
 def servers(chapter, tmp_path_factory):
     """(the chapter's server, the reference's server), both on the corpus docroot."""
     reference = harness.load_registry()[0]["name"]
-    ref_binary = chapter.binary.parent / reference
+    ref_binary = chapter.refbindir / reference
     for binary in (chapter.binary, ref_binary):
         if not binary.exists():
             pytest.fail(f"{binary} is missing: build first (make)")

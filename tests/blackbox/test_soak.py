@@ -38,7 +38,7 @@ HELLO = "Hello, World!"
 
 
 def loadgen_path(chapter):
-    path = chapter.binary.parent / "loadgen"
+    path = chapter.refbindir / "loadgen"
     if not path.exists():
         pytest.fail(f"{path} is missing: build first (make)")
     return path

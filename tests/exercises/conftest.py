@@ -48,5 +48,6 @@ def pytest_generate_tests(metafunc):
     if not entries:
         raise pytest.UsageError(f"{metafunc.module.__file__}: no chapter {number} in chapters/registry.json")
     entries = [e for e in entries if not wanted or e["name"] in wanted]
-    chapters = [_blackbox.Chapter(e, config.getoption("--bindir"), config.getoption("--docroot")) for e in entries]
+    chapters = [_blackbox.Chapter(e, config.getoption("--bindir"), config.getoption("--docroot"),
+                                  refbindir=config.getoption("--refbindir")) for e in entries]
     metafunc.parametrize("chapter", chapters, ids=[c.name for c in chapters], scope="module")

@@ -248,6 +248,29 @@ def child_pids(pid):
     return children
 
 
+def zombies(pid):
+    """The children of a process that have exited and not been waited for (state Z)."""
+    found = []
+    for child in child_pids(pid):
+        try:
+            with open(f"/proc/{child}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    found.append(child)
+        except OSError:
+            continue  # reaped while we looked
+    return found
+
+
+def wait_until(predicate, timeout):
+    """Polls predicate until it holds or timeout seconds pass; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(0.05)
+
+
 def children_cpu_seconds(pid):
     """CPU time of the live children of a process."""
     total = 0.0

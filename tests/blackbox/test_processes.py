@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 
-from harness import Reader, child_pids, fd_count
+from harness import Reader, child_pids, fd_count, wait_until, zombies
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 CLOSE = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -19,28 +19,6 @@ CLOSE = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 def _state(pid):
     with open(f"/proc/{pid}/stat") as f:
         return f.read().rsplit(")", 1)[1].split()[0]
-
-
-def zombies(pid):
-    """The children of pid that are zombies (state Z)."""
-    found = []
-    for child in child_pids(pid):
-        try:
-            if _state(child) == "Z":
-                found.append(child)
-        except OSError:
-            continue  # reaped while we looked
-    return found
-
-
-def wait_until(predicate, timeout):
-    """Polls predicate until it holds or timeout seconds pass; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(0.05)
 
 
 def sequential_requests(server, count):

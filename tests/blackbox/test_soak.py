@@ -27,7 +27,7 @@ import time
 
 import pytest
 
-from harness import STOP_TIMEOUT, Reader, child_pids, fd_count, stable_fd_count
+from harness import STOP_TIMEOUT, Reader, child_pids, fd_count, stable_fd_count, wait_until, zombies
 
 SOAK_REQUESTS = int(os.environ.get("PROGRESSIVE_SOAK_REQUESTS", "200000"))
 CONNECTIONS = 64
@@ -79,28 +79,6 @@ def sanitizer(pid):
     if "libtsan" in maps:
         return "thread"
     return None
-
-
-def zombies(pid):
-    found = []
-    for child in child_pids(pid):
-        try:
-            with open(f"/proc/{child}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    found.append(child)
-        except OSError:
-            continue
-    return found
-
-
-def settle(predicate, limit):
-    """Polls predicate until it is true or limit seconds pass; returns its last value."""
-    deadline = time.monotonic() + limit
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(0.05)
-        value = predicate()
-    return value
 
 
 class LoadGen:
@@ -181,10 +159,10 @@ def test_soak_keep_alive(chapter, fresh_server):
         assert growth <= bound, f"RSS grew by {growth} KiB over the soak (bound {bound} KiB): a leak?"
 
     # The clients are gone: no descriptor and no child may be left behind.
-    fds_after = settle(lambda: fd_count(srv.pid) <= fds_before and fd_count(srv.pid), 5.0)
+    fds_after = wait_until(lambda: fd_count(srv.pid) <= fds_before and fd_count(srv.pid), 5.0)
     assert fds_after and fds_after <= fds_before, \
         f"{fd_count(srv.pid)} descriptors open after the soak, {fds_before} before it"
-    assert settle(lambda: not zombies(srv.pid), 5.0), f"zombie children: {zombies(srv.pid)}"
+    assert wait_until(lambda: not zombies(srv.pid), 5.0), f"zombie children: {zombies(srv.pid)}"
     with srv.connect() as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert Reader(sock).read().body == HELLO.encode()
@@ -218,7 +196,7 @@ def test_sigterm_under_load_finishes_responses_and_exits(chapter, fresh_server):
     assert result["bad_status"] == 0 and result["malformed"] == 0, result
     assert result["still_open"] == 0, f"connections left open after the server exited: {result}"
     assert result["requests"] > 2000, result
-    assert settle(lambda: not [p for p in children if alive(p)], 2.0), \
+    assert wait_until(lambda: not [p for p in children if alive(p)], 2.0), \
         f"children still running after the server exited: {[p for p in children if alive(p)]}"
 
 

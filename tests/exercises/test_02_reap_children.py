@@ -6,22 +6,9 @@ zombies pile up, and since the parent forgets no child, its count of live childr
 until --max-clients stops it from accepting anyone at all.
 """
 
-from harness import Reader, child_pids
-from helpers import wait_until
+from harness import Reader, wait_until, zombies
 
 CLOSE = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-
-
-def zombies(pid):
-    found = []
-    for child in child_pids(pid):
-        try:
-            with open(f"/proc/{child}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    found.append(child)
-        except OSError:
-            continue  # reaped while we looked
-    return found
 
 
 def test_no_zombies_after_clients_leave(fresh_server):

@@ -9,7 +9,7 @@ eventually stops the client. The test reads that Recv-Q from /proc/net/tcp.
 
 import time
 
-from helpers import wait_until
+from harness import wait_until
 
 CONNECTIONS = 100  # with one worker, 64 jobs fit in the queue
 

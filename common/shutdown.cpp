@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 namespace common {
@@ -71,6 +72,27 @@ void request_shutdown() noexcept {
     [[maybe_unused]] const ssize_t n = ::write(fd, &one, sizeof one);  // async-signal-safe
   }
   errno = saved_errno;
+}
+
+void after_fork_in_child(pid_t parent) {
+  // The slot is emptied before the old descriptor is closed, so a handler that runs meanwhile
+  // writes nowhere; the flag it sets is seen below. Closing first also frees a descriptor for
+  // the new eventfd in a child that inherited a full table.
+  if (const int inherited = g_event_fd.exchange(-1); inherited >= 0) {
+    ::close(inherited);
+  }
+  const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) {
+    throw std::system_error(errno, std::generic_category(), "eventfd");
+  }
+  g_event_fd.store(fd);
+  if (g_requested.load()) {
+    request_shutdown();  // requested before the fork, or during the swap: readable from the start
+  }
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != parent) {
+    request_shutdown();  // the parent died before the request: no signal will come
+  }
 }
 
 StopSignalsBlocked::StopSignalsBlocked() noexcept {

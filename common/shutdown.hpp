@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include <sys/types.h>
+
 namespace common {
 
 /// @defgroup shutdown Signals and shutdown
@@ -12,7 +14,8 @@ namespace common {
 /// SIGINT and SIGTERM do not stop the process. Their handler sets a flag and makes an eventfd
 /// readable for good. A loop checks shutdown_requested() between steps, and a blocking wait adds
 /// shutdown_fd() to its poll or epoll set so that it wakes up at once. Because the eventfd is
-/// never read, every waiter (every thread, every forked child that inherited it) sees it.
+/// never read, every waiter (every thread of the process) sees it. A forked child that serves
+/// must make its own: after_fork_in_child().
 /// @{
 
 /// How long a response still being written when shutdown is requested may take to finish: the
@@ -32,6 +35,20 @@ void install_signal_handlers();
 
 /// Requests shutdown as the signals do. Async-signal-safe and thread-safe.
 void request_shutdown() noexcept;
+
+/// Call first in a child made by fork(), with SIGINT and SIGTERM blocked around the fork (a
+/// StopSignalsBlocked scope), so that no signal reaches the child before this is done. Two
+/// things a server's child process needs:
+/// - Its own shutdown eventfd. The one it inherited is the same kernel object as its parent's
+///   and every sibling's: a SIGTERM to this child would make it readable in all of them, and
+///   stop them all. The inherited copy is closed (the others keep theirs) and a new one made,
+///   already readable if a stop was requested before.
+/// - SIGTERM when the parent dies (prctl PR_SET_PDEATHSIG). A parent stopped by SIGTERM passes
+///   the signal on to its children; one killed by SIGKILL cannot, and its children would go on
+///   serving its port as orphans. If @p parent is already gone, shutdown is requested at once.
+///
+/// Throws std::system_error if the new eventfd cannot be made.
+void after_fork_in_child(pid_t parent);
 
 /// Blocks SIGINT and SIGTERM in the calling thread for its lifetime, so that every thread started
 /// in its scope inherits the block: the signals then reach only the thread that started them,

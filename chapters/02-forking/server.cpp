@@ -104,14 +104,25 @@ void reap_children(int sigchld_read, std::unordered_set<pid_t>& children) {
 // Serves @p client in a new child process. Only the parent returns.
 void spawn_child(common::Fd client, int listener, int sigchld_read, const common::App& app,
                  const common::Options& options, std::unordered_set<pid_t>& children) {
-  const pid_t pid = ::fork();
+  const pid_t parent = ::getpid();
+  pid_t pid = -1;
+  {
+    // SIGTERM waits until the child has its own shutdown eventfd (see after_fork_in_child).
+    const common::StopSignalsBlocked blocked;
+    pid = ::fork();
+    if (pid == 0) {
+      common::after_fork_in_child(parent);
+    }
+  }
   if (pid < 0) {
     common::log_warn("fork: %s; connection dropped", std::strerror(errno));
     return;  // ~Fd closes the client
   }
   if (pid == 0) {
     // The child: it serves this one client and nothing else, so it drops the parent's listener
-    // and self-pipe (the parent keeps its own copies) and the parent's SIGCHLD handler.
+    // and self-pipe (the parent keeps its own copies) and the parent's SIGCHLD handler. It has
+    // its own shutdown eventfd, so a SIGTERM to it stops it alone, and it gets SIGTERM if the
+    // parent dies: a parent killed by SIGKILL cannot pass the signal on.
     ::signal(SIGCHLD, SIG_DFL);
     ::close(listener);
     ::close(sigchld_read);

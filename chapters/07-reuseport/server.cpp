@@ -163,8 +163,17 @@ int wait_for_children(std::vector<pid_t>& children) {
 int run_processes(std::vector<common::Fd> listeners, const common::App& app,
                   const common::Options& options, std::uint16_t port) {
   std::vector<pid_t> children;
+  const pid_t parent = ::getpid();
   for (std::size_t i = 0; i < listeners.size(); ++i) {
-    const pid_t pid = ::fork();
+    pid_t pid = -1;
+    {
+      // The child's own shutdown eventfd, and SIGTERM if the parent dies: see chapter 02.
+      const common::StopSignalsBlocked blocked;
+      pid = ::fork();
+      if (pid == 0) {
+        common::after_fork_in_child(parent);
+      }
+    }
     if (pid < 0) {
       common::log_error("fork: %s", std::strerror(errno));
       break;

@@ -2,15 +2,18 @@
 
 Every chapter runs these. A single-process model passes the zombie checks trivially; a forking
 model must reap its children, close the parent's copy of each client descriptor, honour
---max-clients, and take its children down with it on SIGTERM.
+--max-clients, take its children down with it on SIGTERM, let a child stop alone, and leave
+no child serving once it is killed.
 """
 
+import os
 import signal
 import subprocess
 import threading
 import time
 
-from harness import Reader, child_pids, fd_count, wait_until, zombies
+import pytest
+from harness import Reader, child_pids, cpu_seconds, fd_count, wait_until, zombies
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 CLOSE = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -124,3 +127,70 @@ def alive(pid):
         return _state(pid) != "Z"
     except OSError:
         return False
+
+
+def _start_with_two_children(chapter):
+    """A server with at least two child processes (two loop processes, or two clients' children),
+    and the keep-alive clients that hold them; skips a model that runs in one process."""
+    server = chapter.start(*(("--threads", "2") if "threads" in chapter.flags else ()))
+    clients = []
+    try:
+        for _ in range(2):  # a forking model makes a child per client; a looping one has its own
+            sock = server.connect()
+            sock.sendall(GET)
+            assert Reader(sock).read().status == 200
+            clients.append(sock)
+        if len(child_pids(server.pid)) < 2:
+            pytest.skip("the server runs in one process: no child can outlive it or stop alone")
+    except BaseException:
+        for sock in clients:
+            sock.close()
+        server.stop(timeout=10)
+        raise
+    return server, clients
+
+
+def test_sigterm_to_one_child_stops_only_that_child(chapter):
+    """A child process that gets SIGTERM stops alone: its siblings keep running, the parent neither
+    stops nor spins, and new clients are answered. (The shutdown eventfd that a child inherits is
+    shared with its parent and siblings; a child must make its own, or its stop stops them all.)"""
+    server, clients = _start_with_two_children(chapter)
+    try:
+        children = child_pids(server.pid)
+        os.kill(children[0], signal.SIGTERM)
+        assert wait_until(lambda: not alive(children[0]), 3.0), "the child ignored SIGTERM"
+        cpu_before = cpu_seconds(server.pid)
+        time.sleep(0.5)
+        spent = cpu_seconds(server.pid) - cpu_before
+        assert server.alive(), f"the parent stopped with its child: {server.stderr()}"
+        stopped = [pid for pid in children[1:] if not alive(pid)]
+        assert not stopped, f"siblings stopped with it: {stopped}"
+        assert spent < 0.2, f"the parent used {spent:.2f} s of CPU in 0.5 s after a child stopped"
+        for _ in range(10):
+            assert server.request(CLOSE, timeout=5).status == 200
+    finally:
+        for sock in clients:
+            sock.close()
+        code, _, err = server.stop(timeout=10)
+    assert code is not None, f"the server did not stop on SIGTERM: {err}"
+
+
+def test_killed_server_leaves_no_child_serving(chapter):
+    """SIGKILL cannot be caught, so the parent cannot pass it on: the children ask the kernel for
+    SIGTERM when their parent dies (PR_SET_PDEATHSIG). They finish within 3 s and the port closes,
+    instead of orphans serving it for good."""
+    server, clients = _start_with_two_children(chapter)
+    try:
+        children = child_pids(server.pid)
+        server.proc.kill()
+        server.proc.wait(timeout=5)
+        survivors = lambda: [pid for pid in children if alive(pid)]  # noqa: E731
+        assert wait_until(lambda: not survivors(), 3.0), f"orphans still running: {survivors()}"
+        with pytest.raises(ConnectionRefusedError):
+            server.connect(timeout=2).close()
+    finally:
+        for sock in clients:
+            sock.close()
+        for pid in children:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)

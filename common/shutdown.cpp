@@ -95,6 +95,16 @@ void after_fork_in_child(pid_t parent) {
   }
 }
 
+pid_t fork_server_child() {
+  const pid_t parent = ::getpid();
+  const StopSignalsBlocked blocked;  // a signal now waits until the child has its own eventfd
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    after_fork_in_child(parent);
+  }
+  return pid;  // errno is still fork()'s: pthread_sigmask() reports errors without it
+}
+
 StopSignalsBlocked::StopSignalsBlocked() noexcept {
   const sigset_t set = stop_signals();
   ::pthread_sigmask(SIG_BLOCK, &set, nullptr);

@@ -36,9 +36,13 @@ void install_signal_handlers();
 /// Requests shutdown as the signals do. Async-signal-safe and thread-safe.
 void request_shutdown() noexcept;
 
-/// Call first in a child made by fork(), with SIGINT and SIGTERM blocked around the fork (a
-/// StopSignalsBlocked scope), so that no signal reaches the child before this is done. Two
-/// things a server's child process needs:
+/// fork() for a server that serves in its children: returns what fork() returns (the child's pid
+/// in the parent, 0 in the child, -1 with errno set on failure), and sets the child up with
+/// after_fork_in_child() while SIGINT and SIGTERM are blocked, so that no signal reaches the
+/// child before that is done.
+[[nodiscard]] pid_t fork_server_child();
+
+/// What a server's child process needs first, done by fork_server_child():
 /// - Its own shutdown eventfd. The one it inherited is the same kernel object as its parent's
 ///   and every sibling's: a SIGTERM to this child would make it readable in all of them, and
 ///   stop them all. The inherited copy is closed (the others keep theirs) and a new one made,

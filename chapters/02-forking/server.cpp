@@ -104,16 +104,7 @@ void reap_children(int sigchld_read, std::unordered_set<pid_t>& children) {
 // Serves @p client in a new child process. Only the parent returns.
 void spawn_child(common::Fd client, int listener, int sigchld_read, const common::App& app,
                  const common::Options& options, std::unordered_set<pid_t>& children) {
-  const pid_t parent = ::getpid();
-  pid_t pid = -1;
-  {
-    // SIGTERM waits until the child has its own shutdown eventfd (see after_fork_in_child).
-    const common::StopSignalsBlocked blocked;
-    pid = ::fork();
-    if (pid == 0) {
-      common::after_fork_in_child(parent);
-    }
-  }
+  const pid_t pid = common::fork_server_child();  // fork(), and the child's own shutdown: below
   if (pid < 0) {
     common::log_warn("fork: %s; connection dropped", std::strerror(errno));
     return;  // ~Fd closes the client

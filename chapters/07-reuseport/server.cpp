@@ -163,17 +163,9 @@ int wait_for_children(std::vector<pid_t>& children) {
 int run_processes(std::vector<common::Fd> listeners, const common::App& app,
                   const common::Options& options, std::uint16_t port) {
   std::vector<pid_t> children;
-  const pid_t parent = ::getpid();
   for (std::size_t i = 0; i < listeners.size(); ++i) {
-    pid_t pid = -1;
-    {
-      // The child's own shutdown eventfd, and SIGTERM if the parent dies: see chapter 02.
-      const common::StopSignalsBlocked blocked;
-      pid = ::fork();
-      if (pid == 0) {
-        common::after_fork_in_child(parent);
-      }
-    }
+    // fork(); the child gets its own shutdown eventfd, and SIGTERM if the parent dies (chapter 02)
+    const pid_t pid = common::fork_server_child();
     if (pid < 0) {
       common::log_error("fork: %s", std::strerror(errno));
       break;

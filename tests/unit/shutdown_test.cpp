@@ -37,18 +37,10 @@ int in_child_process(Body body) {
   return WEXITSTATUS(status);
 }
 
-// Forks a child of the calling process the way the chapters do; the child runs @p body.
+// Forks a server child with common::fork_server_child(); the child runs @p body and exits.
 template <typename Body>
 pid_t fork_server_child(Body body) {
-  const pid_t parent = ::getpid();
-  pid_t pid = -1;
-  {
-    const common::StopSignalsBlocked blocked;
-    pid = ::fork();
-    if (pid == 0) {
-      common::after_fork_in_child(parent);
-    }
-  }
+  const pid_t pid = common::fork_server_child();
   if (pid == 0) {
     ::_exit(body());
   }
@@ -69,7 +61,7 @@ TEST(Shutdown, RequestMakesTheEventfdReadableForGood) {
             0);
 }
 
-TEST(AfterForkInChild, AChildsStopDoesNotReachItsParent) {
+TEST(ForkServerChild, AChildsStopDoesNotReachItsParent) {
   EXPECT_EQ(in_child_process([] {
               common::install_signal_handlers();
               const pid_t child = fork_server_child([] {
@@ -87,7 +79,7 @@ TEST(AfterForkInChild, AChildsStopDoesNotReachItsParent) {
             0);
 }
 
-TEST(AfterForkInChild, AParentsStopRequestedBeforeTheForkIsInherited) {
+TEST(ForkServerChild, AParentsStopRequestedBeforeTheForkIsInherited) {
   EXPECT_EQ(in_child_process([] {
               common::install_signal_handlers();
               common::request_shutdown();
@@ -102,7 +94,7 @@ TEST(AfterForkInChild, AParentsStopRequestedBeforeTheForkIsInherited) {
             0);
 }
 
-TEST(AfterForkInChild, AChildStopsWhenItsParentIsKilled) {
+TEST(ForkServerChild, AChildStopsWhenItsParentIsKilled) {
   int ready[2];
   int result[2];
   ASSERT_EQ(::pipe(ready), 0);

@@ -16,7 +16,7 @@ all: build
 
 help:
 	@echo "make                 build every chapter, the unit tests and the docroot (into $(BUILD)/)"
-	@echo "make run CH=NN       build, then run chapter NN on 127.0.0.1:$(PORT) (ARGS='--idle-timeout 2' adds flags)"
+	@echo "make run CH=NN       build chapter NN, then run it on 127.0.0.1:$(PORT) (ARGS='--idle-timeout 2' adds flags)"
 	@echo "make test            build, then run every test: GoogleTest and the black-box pytest suite"
 	@echo "make unit            build, then run only the GoogleTest unit tests"
 	@echo "make test-asan       the suite on an AddressSanitizer + UndefinedBehaviorSanitizer build (no timing tests)"
@@ -51,9 +51,13 @@ endef
 build:
 	$(call build_in,$(BUILD),)
 
-run: build
+# builds only what the chapter needs (its binary and the docroot), then replaces make with it
+run:
 	@name=$$(cd chapters && ls -d $(CH)*/ 2>/dev/null | head -n 1 | tr -d /); \
 	if [ -z "$$name" ]; then echo "no chapter matches CH=$(CH); try: $$(cd chapters && ls -d [0-9]*/ | tr -d / | tr '\n' ' ')"; exit 2; fi; \
+	scripts/setup.sh build && \
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE) --log-level=WARNING && \
+	cmake --build $(BUILD) -j $(JOBS) --target $$name docroot || exit $$?; \
 	echo "Starting $$name. In another terminal, try:"; \
 	echo "  curl -v http://127.0.0.1:$(PORT)/"; \
 	echo "  curl --data-binary @README.md http://127.0.0.1:$(PORT)/echo"; \

@@ -294,20 +294,9 @@ if(NOT CMAKE_BUILD_TYPE)
 endif()
 get_filename_component(REPO "${{CMAKE_CURRENT_SOURCE_DIR}}/{repo}" ABSOLUTE)
 set(PROGRESSIVE_DOCROOT "${{REPO}}/build/www" CACHE PATH "The docroot served without --docroot")
-option(EXERCISE_WERROR "Treat compiler warnings as errors" OFF)
+option(PROGRESSIVE_WERROR "Treat compiler warnings as errors" OFF)
 set(PROGRESSIVE_SANITIZE "" CACHE STRING "'address', 'thread', or empty")
-
-add_compile_options(-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor)
-if(EXERCISE_WERROR)
-  add_compile_options(-Werror)
-endif()
-if(PROGRESSIVE_SANITIZE STREQUAL "address")
-  set(sanitizer_flags -fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover=all -fno-omit-frame-pointer)
-elseif(PROGRESSIVE_SANITIZE STREQUAL "thread")
-  set(sanitizer_flags -fsanitize=thread -fno-omit-frame-pointer)
-endif()
-add_compile_options(${{sanitizer_flags}})
-add_link_options(${{sanitizer_flags}})
+include(${{REPO}}/scripts/compile_flags.cmake)  # the repository's own flags
 
 {common_block}
 
@@ -357,7 +346,7 @@ def build(directory, build_dir, build_root, werror=False, sanitize="", quiet=Fal
     library = build_root / "common" / "libcommon.a"
     configure = ["cmake", "-S", str(directory), "-B", str(build_dir), "--log-level=WARNING",
                  f"-DPROGRESSIVE_DOCROOT={build_root / 'www'}",
-                 f"-DEXERCISE_WERROR={'ON' if werror else 'OFF'}", f"-DPROGRESSIVE_SANITIZE={sanitize}",
+                 f"-DPROGRESSIVE_WERROR={'ON' if werror else 'OFF'}", f"-DPROGRESSIVE_SANITIZE={sanitize}",
                  f"-DEXERCISE_COMMON_LIBRARY={library if library.exists() and not sanitize else ''}"]
     compile_ = ["cmake", "--build", str(build_dir), "-j", str(os.cpu_count() or 2)]
     output = subprocess.DEVNULL if quiet else None
@@ -446,7 +435,7 @@ def cmd_check(args):
     code, _, mine = pytest(["-q", "-rA", str(exercise.test), *common], junit=directory / "build" / "exercise.xml")
     suite = (0, 0, 0)
     if not args.exercise_only:
-        print(f"\n== the chapter's black-box suite (tests/blackbox) against your copy")
+        print("\n== the chapter's black-box suite (tests/blackbox) against your copy")
         suite_code, _, suite = pytest(["-q", "-rfE", str(REPO / "tests" / "blackbox"), *common],
                                       junit=directory / "build" / "suite.xml")
     print(f"\nExercise {exercise.name} ({exercise.chapter})")

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <system_error>
 
+#include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
@@ -103,6 +104,13 @@ pid_t fork_server_child() {
     after_fork_in_child(parent);
   }
   return pid;  // errno is still fork()'s: pthread_sigmask() reports errors without it
+}
+
+void wait_for_shutdown() noexcept {
+  pollfd fd{shutdown_fd(), POLLIN, 0};
+  while (::poll(&fd, 1, -1) != 1) {
+    // EINTR: the signal itself, whose handler has made the eventfd readable by now
+  }
 }
 
 StopSignalsBlocked::StopSignalsBlocked() noexcept {

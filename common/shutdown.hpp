@@ -36,6 +36,10 @@ void install_signal_handlers();
 /// Requests shutdown as the signals do. Async-signal-safe and thread-safe.
 void request_shutdown() noexcept;
 
+/// Blocks until shutdown is requested: for a thread that serves nobody (the main thread of a
+/// server whose loops run in threads of their own) and only waits for SIGINT or SIGTERM.
+void wait_for_shutdown() noexcept;
+
 /// fork() for a server that serves in its children: returns what fork() returns (the child's pid
 /// in the parent, 0 in the child, -1 with errno set on failure), and sets the child up with
 /// after_fork_in_child() while SIGINT and SIGTERM are blocked, so that no signal reaches the

@@ -20,7 +20,6 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -189,7 +188,7 @@ int main(int argc, char** argv) {
 
   // The main thread only waits for SIGTERM. Then shutdown(2) on the listener makes the blocked
   // accept4() return (EINVAL); each loop sees the shutdown eventfd itself and winds down.
-  static_cast<void>(common::wait_for(common::shutdown_fd(), POLLIN, common::kNoDeadline, false));
+  common::wait_for_shutdown();
   ::shutdown(listener.get(), SHUT_RDWR);
   acceptor.join();
   for (std::thread& thread : threads) {

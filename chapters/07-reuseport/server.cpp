@@ -98,7 +98,7 @@ void run_threads(std::vector<common::Fd> listeners, const common::App& app,
   }
   common::announce_listening(options, port);
   // Main serves nobody: it waits for SIGTERM, then for each loop to finish its shutdown.
-  static_cast<void>(common::wait_for(common::shutdown_fd(), POLLIN, common::kNoDeadline, false));
+  common::wait_for_shutdown();
   for (std::thread& thread : threads) {
     thread.join();
   }

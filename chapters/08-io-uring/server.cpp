@@ -558,7 +558,7 @@ int main(int argc, char** argv) {
       }
     }
     common::announce_listening(options, port);
-    static_cast<void>(common::wait_for(common::shutdown_fd(), POLLIN, common::kNoDeadline, false));
+    common::wait_for_shutdown();
   }  // ~jthread joins: every loop has finished its shutdown
   common::log_info("shutting down");
   return 0;

@@ -154,7 +154,7 @@ class Bench:
         if cfg.chapter:
             chapters = [c for c in chapters if any(c.name.startswith(w) for w in cfg.chapter)]
         top = max(cfg.levels)
-        print(f"Starting each chapter once to read its worker count (GET /stats)...")
+        print("Starting each chapter once to read its worker count (GET /stats)...")
         for ch in chapters:
             if not ch.built:
                 self.note(ch.name, "all", f"not built ({ch.binary} missing): not measured")

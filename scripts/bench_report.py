@@ -157,9 +157,9 @@ def write_markdown(bench, info, elapsed, path):
         "way of using every core is one worker per core), or 1 for a model that uses one core. "
         "**vs nginx** is the chapter's requests/s over that nginx's, so 1.00x is a tie and more is "
         f"better. Keep-alive at {HEADLINE_LEVEL} connections (or the most the chapter can serve).\n")
-    add(table(["Chapter", "Model", "Workers", "Compared with", f"Keep-alive req/s", "vs nginx",
+    add(table(["Chapter", "Model", "Workers", "Compared with", "Keep-alive req/s", "vs nginx",
                f"Connection: close req/s ({cfg.close_conns} conn)", "vs nginx",
-               f"GET / p99, {cfg.sleepers} sleeps in flight", f"Memory per idle connection",
+               f"GET / p99, {cfg.sleepers} sleeps in flight", "Memory per idle connection",
                "System calls per request"], headline_rows(bench)))
     add("")
     add("### Goals\n")

@@ -756,7 +756,7 @@ def _ms(text):
 def wrk(url, connections, duration, threads=1, timeout=5, headers=()):
     """Runs wrk for a fixed whole number of seconds; returns rps, latency percentiles (ms), errors."""
     cmd = ["wrk", f"-t{max(1, min(threads, connections))}", f"-c{connections}", f"-d{int(duration)}s",
-           f"--timeout", f"{int(timeout)}s", "--latency"]
+           "--timeout", f"{int(timeout)}s", "--latency"]
     for header in headers:
         cmd += ["-H", header]
     cmd.append(url)

@@ -109,11 +109,12 @@ class Server:
     def alive(self):
         return self.proc.poll() is None
 
-    def stop(self, timeout=STOP_TIMEOUT):
-        """SIGTERM, then wait; returns (exit code, seconds taken, stderr). Kills if too slow."""
+    def stop(self, timeout=STOP_TIMEOUT, sig=signal.SIGTERM):
+        """Sends sig, then waits; returns (exit code, seconds taken, stderr). A server still running
+        after timeout seconds is killed, and its exit code is reported as None."""
         start = time.monotonic()
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
         try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -201,6 +202,44 @@ def read_response(sock, head_only=False):
     return Reader(sock).read(head_only)
 
 
+def answered_within(sock, seconds):
+    """The response read from sock within seconds, or None."""
+    sock.settimeout(seconds)
+    try:
+        return Reader(sock).read()
+    except OSError:  # a timeout, or the connection closed or reset without an answer
+        return None
+
+
+def sent_on_new_connections(server, count, raw, timeout=10.0):
+    """count new connections with raw sent on each, left open; all closed again if one fails."""
+    socks = []
+    try:
+        for _ in range(count):
+            sock = server.connect(timeout=timeout)
+            socks.append(sock)
+            sock.sendall(raw)
+    except BaseException:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
+
+
+def answered_keep_alive(server, count):
+    """count keep-alive connections, each answered once with 200 and left open: clients that
+    the server holds."""
+    socks = sent_on_new_connections(server, count, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    try:
+        for sock in socks:
+            assert Reader(sock).read().status == 200
+    except BaseException:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
+
+
 def mask_date(raw):
     """Replaces the Date value so two responses can be compared byte for byte."""
     return re.sub(rb"\r\nDate: [^\r]*\r\n", b"\r\nDate: <date>\r\n", raw)
@@ -253,12 +292,19 @@ def zombies(pid):
     found = []
     for child in child_pids(pid):
         try:
-            with open(f"/proc/{child}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    found.append(child)
+            if _stat_fields(child)[0] == "Z":
+                found.append(child)
         except OSError:
             continue  # reaped while we looked
     return found
+
+
+def process_alive(pid):
+    """True while a process runs: not gone, not a zombie."""
+    try:
+        return _stat_fields(pid)[0] != "Z"
+    except OSError:
+        return False
 
 
 def wait_until(predicate, timeout):
@@ -280,3 +326,16 @@ def children_cpu_seconds(pid):
         except OSError:
             continue
     return total
+
+
+def server_cpu_seconds(pid):
+    """CPU time of a server: its process and threads, and its children, reaped or live."""
+    return cpu_seconds(pid) + children_cpu_seconds(pid)
+
+
+def cpu_during(pid, seconds, children=True):
+    """The CPU time a server uses in the next seconds (without its live children if told)."""
+    measure = server_cpu_seconds if children else cpu_seconds
+    before = measure(pid)
+    time.sleep(seconds)
+    return measure(pid) - before

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from harness import Reader, child_pids, children_cpu_seconds, cpu_seconds
+from harness import Reader, child_pids, sent_on_new_connections, server_cpu_seconds
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 PROMPT = 1.5  # seconds: "served promptly" (a loaded 2-core machine needs the margin)
@@ -61,11 +61,7 @@ def test_concurrent(chapter, fresh_server):
 def test_isolates_slow_clients(chapter, fresh_server):
     """200 slowloris clients (a partial request, one byte a second) do not delay a fresh client."""
     server = fresh_server()
-    slow = []
-    for _ in range(200):
-        sock = server.connect(timeout=5)
-        sock.sendall(b"GET / HTTP/1.1\r\n")
-        slow.append(sock)
+    slow = sent_on_new_connections(server, 200, b"GET / HTTP/1.1\r\n", timeout=5)
     stop = threading.Event()
 
     def drip():
@@ -134,11 +130,7 @@ def test_isolates_blocking_work(chapter, fresh_server):
         sleeps, probes = max(1, min(n - 1, 15)), 1
     else:
         sleeps, probes = (1 if n == 1 else 3 * n), 4 * n
-    busy = []
-    for _ in range(sleeps):
-        sock = server.connect(timeout=10)
-        sock.sendall(b"GET /sleep?ms=2000 HTTP/1.1\r\nHost: x\r\n\r\n")
-        busy.append(sock)
+    busy = sent_on_new_connections(server, sleeps, b"GET /sleep?ms=2000 HTTP/1.1\r\nHost: x\r\n\r\n")
     time.sleep(0.5)  # let the server pick the sleeps up before the probes arrive
     try:
         answered = probe_all(server, probes, 1.0)
@@ -175,7 +167,7 @@ def test_multicore(chapter, fresh_server):
         except OSError as e:
             errors.append(e)
 
-    before = cpu_seconds(server.pid) + children_cpu_seconds(server.pid)
+    before = server_cpu_seconds(server.pid)
     start = time.monotonic()
     # Sixteen clients: with one event loop per core and the kernel choosing the loop of each
     # connection (SO_REUSEPORT), all of them landing on one loop is a 1-in-30,000 event.
@@ -191,7 +183,7 @@ def test_multicore(chapter, fresh_server):
     settle = time.monotonic() + 2.0
     while child_pids(server.pid) and time.monotonic() < settle:
         time.sleep(0.05)
-    used = cpu_seconds(server.pid) + children_cpu_seconds(server.pid) - before
+    used = server_cpu_seconds(server.pid) - before
     ratio = used / wall
     print(f"{chapter.name}: server CPU {used:.2f} s over {wall:.2f} s wall = {ratio:.2f} cores")
     if chapter.caps["multicore"]:

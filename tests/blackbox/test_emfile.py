@@ -9,7 +9,7 @@ listener readable. When the limit is raised again, every waiting client must be 
 import resource
 import time
 
-from harness import Reader, children_cpu_seconds, cpu_seconds, fd_count, stable_fd_count
+from harness import Reader, cpu_during, fd_count, sent_on_new_connections, stable_fd_count
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 GET_CLOSE = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -30,16 +30,9 @@ def test_emfile_no_spin_and_recovery(chapter, fresh_server):
     soft, hard = resource.prlimit(server.pid, resource.RLIMIT_NOFILE)
     # Exactly the descriptors open, once a thread that may still be closing one is done.
     resource.prlimit(server.pid, resource.RLIMIT_NOFILE, (stable_fd_count(server.pid), hard))
-    waiting = []
     try:
-        for _ in range(10):
-            sock = server.connect(timeout=15)
-            sock.sendall(GET_CLOSE)
-            waiting.append(sock)
-
-        before = cpu_seconds(server.pid) + children_cpu_seconds(server.pid)
-        time.sleep(WATCH)
-        used = cpu_seconds(server.pid) + children_cpu_seconds(server.pid) - before
+        waiting = sent_on_new_connections(server, 10, GET_CLOSE, timeout=15)
+        used = cpu_during(server.pid, WATCH)
         print(f"{chapter.name}: {used:.3f} s of CPU in {WATCH} s of EMFILE")
         assert used < 0.25 * WATCH, f"the server spun while out of descriptors: {used:.2f} s CPU in {WATCH} s"
         assert server.alive()
@@ -95,16 +88,10 @@ def test_low_descriptor_limit_from_start(chapter, fresh_server):
     of them is answered."""
     server = fresh_server(preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (LOW_LIMIT, LOW_LIMIT)))
     assert resource.prlimit(server.pid, resource.RLIMIT_NOFILE)[0] <= LOW_LIMIT
-    clients = []
+    clients = sent_on_new_connections(server, CLIENTS, b"GET / HTTP/1.1\r\n", timeout=30)
     try:
-        for _ in range(CLIENTS):
-            sock = server.connect(timeout=30)
-            sock.sendall(b"GET / HTTP/1.1\r\n")
-            clients.append(sock)
         time.sleep(0.5)  # the server takes what it can
-        before = cpu_seconds(server.pid) + children_cpu_seconds(server.pid)
-        time.sleep(LOW_WATCH)
-        used = cpu_seconds(server.pid) + children_cpu_seconds(server.pid) - before
+        used = cpu_during(server.pid, LOW_WATCH)
         print(f"{chapter.id}: {fd_count(server.pid)} descriptors open, {used:.3f} s of CPU in {LOW_WATCH} s")
         assert used < 0.25 * LOW_WATCH, f"the server spun at its descriptor limit: {used:.2f} s CPU in {LOW_WATCH} s"
         assert server.alive()

@@ -22,15 +22,10 @@ def run(chapter, *args, timeout=5):
 
 def stop_with(srv, sig):
     """Sends sig and waits for the exit; returns (exit code, seconds). Kills a server that hangs."""
-    start = time.monotonic()
-    srv.proc.send_signal(sig)
-    try:
-        code = srv.proc.wait(timeout=STOP_TIMEOUT + 3)
-    except subprocess.TimeoutExpired:
-        srv.proc.kill()
-        srv.proc.wait()
+    code, elapsed, _ = srv.stop(STOP_TIMEOUT + 3, sig)
+    if code is None:
         pytest.fail(f"no exit {STOP_TIMEOUT + 3} s after {sig!r}")
-    return code, time.monotonic() - start
+    return code, elapsed
 
 
 SIGNALS = pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

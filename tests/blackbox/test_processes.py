@@ -13,15 +13,11 @@ import threading
 import time
 
 import pytest
-from harness import Reader, child_pids, cpu_seconds, fd_count, wait_until, zombies
+from harness import (Reader, answered_keep_alive, answered_within, child_pids, cpu_during, fd_count, process_alive,
+                     wait_until, zombies)
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 CLOSE = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-
-
-def _state(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0]
 
 
 def sequential_requests(server, count):
@@ -47,26 +43,12 @@ def test_no_descriptor_leak(chapter, fresh_server):
     assert settled, f"{fd_count(server.pid)} descriptors open, {baseline} before the connections"
 
 
-def answered_within(sock, seconds):
-    """The response read from sock within seconds, or None."""
-    sock.settimeout(seconds)
-    try:
-        return Reader(sock).read()
-    except OSError:  # a timeout, or the connection closed or reset without an answer
-        return None
-
-
 def test_max_clients_cap(chapter, fresh_server):
     """With --max-clients 2, a third client waits until one of two held connections closes."""
     if "max-clients" not in chapter.flags:
         return  # no cap to test: nothing to check for this model
     server = fresh_server("--max-clients", "2")
-    held = []
-    for _ in range(2):
-        sock = server.connect()
-        sock.sendall(GET)
-        assert Reader(sock).read().status == 200
-        held.append(sock)
+    held = answered_keep_alive(server, 2)
     third = server.connect()
     try:
         third.sendall(GET)
@@ -114,7 +96,7 @@ def test_sigterm_with_idle_and_busy_clients(chapter, fresh_server):
         response = result.get("response")
         assert response is not None, "the client with a request in flight got no response"
         assert response.status in (200, 503), response
-        survivors = [pid for pid in children if alive(pid)]
+        survivors = [pid for pid in children if process_alive(pid)]
         assert not survivors, f"children still running after the server exited: {survivors}"
     finally:
         sleeper.close()
@@ -122,31 +104,20 @@ def test_sigterm_with_idle_and_busy_clients(chapter, fresh_server):
             sock.close()
 
 
-def alive(pid):
-    try:
-        return _state(pid) != "Z"
-    except OSError:
-        return False
-
-
 def _start_with_two_children(chapter):
     """A server with at least two child processes (two loop processes, or two clients' children),
     and the keep-alive clients that hold them; skips a model that runs in one process."""
     server = chapter.start(*(("--threads", "2") if "threads" in chapter.flags else ()))
-    clients = []
     try:
-        for _ in range(2):  # a forking model makes a child per client; a looping one has its own
-            sock = server.connect()
-            sock.sendall(GET)
-            assert Reader(sock).read().status == 200
-            clients.append(sock)
-        if len(child_pids(server.pid)) < 2:
-            pytest.skip("the server runs in one process: no child can outlive it or stop alone")
+        clients = answered_keep_alive(server, 2)  # a forking model makes a child per client
     except BaseException:
+        server.stop(timeout=10)
+        raise
+    if len(child_pids(server.pid)) < 2:
         for sock in clients:
             sock.close()
         server.stop(timeout=10)
-        raise
+        pytest.skip("the server runs in one process: no child can outlive it or stop alone")
     return server, clients
 
 
@@ -158,12 +129,10 @@ def test_sigterm_to_one_child_stops_only_that_child(chapter):
     try:
         children = child_pids(server.pid)
         os.kill(children[0], signal.SIGTERM)
-        assert wait_until(lambda: not alive(children[0]), 3.0), "the child ignored SIGTERM"
-        cpu_before = cpu_seconds(server.pid)
-        time.sleep(0.5)
-        spent = cpu_seconds(server.pid) - cpu_before
+        assert wait_until(lambda: not process_alive(children[0]), 3.0), "the child ignored SIGTERM"
+        spent = cpu_during(server.pid, 0.5, children=False)
         assert server.alive(), f"the parent stopped with its child: {server.stderr()}"
-        stopped = [pid for pid in children[1:] if not alive(pid)]
+        stopped = [pid for pid in children[1:] if not process_alive(pid)]
         assert not stopped, f"siblings stopped with it: {stopped}"
         assert spent < 0.2, f"the parent used {spent:.2f} s of CPU in 0.5 s after a child stopped"
         for _ in range(10):
@@ -184,7 +153,7 @@ def test_killed_server_leaves_no_child_serving(chapter):
         children = child_pids(server.pid)
         server.proc.kill()
         server.proc.wait(timeout=5)
-        survivors = lambda: [pid for pid in children if alive(pid)]  # noqa: E731
+        survivors = lambda: [pid for pid in children if process_alive(pid)]  # noqa: E731
         assert wait_until(lambda: not survivors(), 3.0), f"orphans still running: {survivors()}"
         with pytest.raises(ConnectionRefusedError):
             server.connect(timeout=2).close()
@@ -192,5 +161,5 @@ def test_killed_server_leaves_no_child_serving(chapter):
         for sock in clients:
             sock.close()
         for pid in children:
-            if alive(pid):
+            if process_alive(pid):
                 os.kill(pid, signal.SIGKILL)

@@ -27,7 +27,7 @@ import time
 
 import pytest
 
-from harness import STOP_TIMEOUT, Reader, child_pids, fd_count, stable_fd_count, wait_until, zombies
+from harness import STOP_TIMEOUT, Reader, child_pids, fd_count, process_alive, stable_fd_count, wait_until, zombies
 
 SOAK_REQUESTS = int(os.environ.get("PROGRESSIVE_SOAK_REQUESTS", "200000"))
 CONNECTIONS = 64
@@ -196,13 +196,5 @@ def test_sigterm_under_load_finishes_responses_and_exits(chapter, fresh_server):
     assert result["bad_status"] == 0 and result["malformed"] == 0, result
     assert result["still_open"] == 0, f"connections left open after the server exited: {result}"
     assert result["requests"] > 2000, result
-    assert wait_until(lambda: not [p for p in children if alive(p)], 2.0), \
-        f"children still running after the server exited: {[p for p in children if alive(p)]}"
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    assert wait_until(lambda: not [p for p in children if process_alive(p)], 2.0), \
+        f"children still running after the server exited: {[p for p in children if process_alive(p)]}"

@@ -8,8 +8,6 @@ shutdown eventfd, which turns readable for good on SIGTERM.
 """
 
 import signal
-import subprocess
-import time
 
 from harness import STOP_TIMEOUT
 
@@ -18,15 +16,8 @@ GET = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
 def stop(srv, sig):
     """Sends sig; returns (exit code or None if it had to be killed, seconds taken)."""
-    start = time.monotonic()
-    srv.proc.send_signal(sig)
-    try:
-        code = srv.proc.wait(timeout=STOP_TIMEOUT + 2)
-    except subprocess.TimeoutExpired:
-        srv.proc.kill()
-        srv.proc.wait()
-        code = None
-    return code, time.monotonic() - start
+    code, elapsed, _ = srv.stop(STOP_TIMEOUT + 2, sig)
+    return code, elapsed
 
 
 def test_sigterm_with_no_client_yet(fresh_server):

@@ -6,7 +6,8 @@ condition variable while --max-clients threads are live; the clients beyond the 
 kernel's listen backlog, and the thread count stays bounded.
 """
 
-from harness import Reader
+from harness import answered_within, sent_on_new_connections
+from test_processes import test_max_clients_cap  # noqa: F401  (collected by pytest: the cap itself)
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -19,42 +20,11 @@ def threads(pid):
     raise AssertionError("no Threads line")
 
 
-def answered_within(sock, seconds):
-    sock.settimeout(seconds)
-    try:
-        return Reader(sock).read()
-    except OSError:
-        return None
-
-
-def test_third_client_waits_for_a_free_thread(fresh_server):
-    srv = fresh_server("--max-clients", "2")
-    held = []
-    try:
-        for _ in range(2):
-            sock = srv.connect()
-            sock.sendall(GET)
-            assert Reader(sock).read().status == 200
-            held.append(sock)
-        third = srv.connect()
-        held.append(third)
-        third.sendall(GET)
-        assert answered_within(third, 1.0) is None, "a third client got a thread past --max-clients 2"
-        held[0].close()
-        response = answered_within(third, 5.0)
-        assert response is not None and response.status == 200, "the third client was never served"
-    finally:
-        for sock in held:
-            sock.close()
-
-
 def test_thread_count_stays_bounded(fresh_server):
     """Twenty idle clients with --max-clients 4: main plus at most 4 connection threads."""
     srv = fresh_server("--max-clients", "4")
-    held = [srv.connect() for _ in range(20)]
+    held = sent_on_new_connections(srv, 20, GET)
     try:
-        for sock in held:
-            sock.sendall(GET)
         answered_within(held[0], 2.0)  # give the server time to start whatever it will start
         assert threads(srv.pid) <= 5, f"{threads(srv.pid)} threads with --max-clients 4"
     finally:

@@ -9,27 +9,20 @@ per core on a larger machine.
 import os
 import time
 
-from harness import Reader
+from harness import Reader, answered_within, sent_on_new_connections
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 def test_get_is_prompt_with_more_sleeps_than_cores(server):
     sleeps = (os.cpu_count() or 1) + 2
-    busy = []
+    busy = sent_on_new_connections(server, sleeps, b"GET /sleep?ms=2000 HTTP/1.1\r\nHost: x\r\n\r\n")
     try:
-        for _ in range(sleeps):
-            sock = server.connect(timeout=10)
-            sock.sendall(b"GET /sleep?ms=2000 HTTP/1.1\r\nHost: x\r\n\r\n")
-            busy.append(sock)
         time.sleep(0.5)  # the sleeps are running
         with server.connect(timeout=1.0) as probe:
             start = time.monotonic()
             probe.sendall(GET)
-            try:
-                response = Reader(probe).read()
-            except OSError:
-                response = None
+            response = answered_within(probe, 1.0)
         assert response is not None, f"GET / waited behind {sleeps} sleeps: the pool is too small"
         assert time.monotonic() - start < 1.0
         for sock in busy:

@@ -9,7 +9,7 @@ eventually stops the client. The test reads that Recv-Q from /proc/net/tcp.
 
 import time
 
-from harness import wait_until
+from harness import sent_on_new_connections, wait_until
 
 CONNECTIONS = 100  # with one worker, 64 jobs fit in the queue
 
@@ -31,12 +31,8 @@ def unread_sockets(port):
 
 def test_full_queue_leaves_requests_in_the_kernel(fresh_server):
     server = fresh_server("--threads", "1")
-    socks = []
+    socks = sent_on_new_connections(server, CONNECTIONS, b"GET /sleep?ms=2000 HTTP/1.1\r\nHost: x\r\n\r\n")
     try:
-        for _ in range(CONNECTIONS):
-            sock = server.connect(timeout=10)
-            sock.sendall(b"GET /sleep?ms=2000 HTTP/1.1\r\nHost: x\r\n\r\n")
-            socks.append(sock)
         time.sleep(0.5)  # every first request was read; those beyond the bound wait for room
         for sock in socks:
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -20,7 +20,7 @@ PROMPT = 1.5  # seconds: "served promptly" (a loaded 2-core machine needs the ma
 STALLED = 1.5  # seconds a stalled client is watched without an answer
 
 
-def answered_within(server, seconds, raw=GET):
+def probe_within(server, seconds, raw=GET):
     """Sends raw on a new connection; returns (socket, reader, response or None)."""
     sock = server.connect(timeout=seconds)
     sock.sendall(raw)
@@ -44,7 +44,7 @@ def test_concurrent(chapter, fresh_server):
     holder.sendall(GET)
     assert Reader(holder).read().status == 200  # the first client is being served, and stays
 
-    probe, reader, response = answered_within(server, PROMPT if chapter.caps["concurrent"] else STALLED)
+    probe, reader, response = probe_within(server, PROMPT if chapter.caps["concurrent"] else STALLED)
     try:
         if chapter.caps["concurrent"]:
             assert response is not None, "declared concurrent, but a second client was not served"
@@ -76,7 +76,7 @@ def test_isolates_slow_clients(chapter, fresh_server):
     dripper.start()
     try:
         expect = chapter.caps["isolates_slow_clients"]
-        probe, _, response = answered_within(server, PROMPT * 2 if expect else STALLED)
+        probe, _, response = probe_within(server, PROMPT * 2 if expect else STALLED)
         probe.close()
         if expect:
             assert response is not None and response.status == 200, "a slowloris stalled a fresh client"

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "common/buffer.hpp"
+#include "common/connection_policy.hpp"
 #include "common/http_parser.hpp"
 #include "common/io.hpp"
 #include "common/log.hpp"
@@ -21,8 +22,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr auto kLingerTime = 1000ms;  // how long close_gracefully() waits for the client
-constexpr std::size_t kLingerBytes = 4 * 1024 * 1024;  // and how much it reads at most
+constexpr std::size_t kLingerBytes = 4 * 1024 * 1024;  // close_gracefully() reads at most this
 
 // Waits until @p fd is writable. The deadline moves with progress (each call gives the peer
 // stall_timeout more), except after shutdown, when it becomes fixed: `hard`.
@@ -107,7 +107,6 @@ void close_gracefully(Fd client, bool drain) {
 
 void serve_connection(Fd client, const App& app, const Options& options) {
   const ConnectionGuard counted(app.stats());
-  set_nodelay(client.get());
   Buffer in;
   RequestParser parser;
   Deadline idle_deadline = Clock::now() + options.idle_timeout;  // while no request is pending

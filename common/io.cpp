@@ -5,6 +5,7 @@
 
 #include <poll.h>
 
+#include "common/connection_policy.hpp"
 #include "common/shutdown.hpp"
 
 namespace common {
@@ -70,7 +71,7 @@ bool sleep_unless_shutdown(std::chrono::milliseconds duration) {
 }
 
 void back_off_after_emfile() {
-  sleep_unless_shutdown(std::chrono::milliseconds(100));
+  sleep_unless_shutdown(kAcceptPause);
 }
 
 }  // namespace common

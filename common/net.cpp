@@ -49,6 +49,7 @@ Fd listen_tcp(const ListenConfig& config) {
   if (config.reuse_port) {
     set_int_option(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1, "setsockopt(SO_REUSEPORT)");
   }
+  set_int_option(fd.get(), IPPROTO_TCP, TCP_NODELAY, 1, "setsockopt(TCP_NODELAY)");
   if (::bind(fd.get(), address.ai_addr, address.ai_addrlen) < 0) {
     throw std::system_error(errno, std::generic_category(),
                             "bind(" + config.host + ":" + port + ")");
@@ -122,11 +123,6 @@ bool set_nonblocking(int fd, bool on) noexcept {
   }
   const int wanted = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
   return wanted == flags || ::fcntl(fd, F_SETFL, wanted) == 0;
-}
-
-bool set_nodelay(int fd) noexcept {
-  const int one = 1;
-  return ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0;
 }
 
 }  // namespace common

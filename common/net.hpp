@@ -26,7 +26,10 @@ struct ListenConfig {
 };
 
 /// Creates, binds and listens; SO_REUSEADDR is always set so a restart does not wait for
-/// TIME_WAIT. Throws std::system_error naming the failing call (a start-up failure).
+/// TIME_WAIT. TCP_NODELAY is set on the listener, and Linux copies it to every socket accept()
+/// returns: a response must not wait for the ACK of the previous one (Nagle's algorithm), and a
+/// setsockopt() per connection would cost a system call each. Throws std::system_error naming
+/// the failing call (a start-up failure).
 [[nodiscard]] Fd listen_tcp(const ListenConfig& config);
 
 /// The port a bound socket got (useful after binding port 0). Throws std::system_error.
@@ -59,10 +62,6 @@ struct AcceptResult {
 
 /// Sets or clears O_NONBLOCK. Returns false (errno set) on failure.
 bool set_nonblocking(int fd, bool on = true) noexcept;
-
-/// Disables Nagle's algorithm: a response must not wait for the ACK of the previous one.
-/// Returns false (errno set) on failure; a failure is harmless and may be ignored.
-bool set_nodelay(int fd) noexcept;
 
 /// @}
 

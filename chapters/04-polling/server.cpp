@@ -11,16 +11,17 @@
 // What it costs: the code now owns every state transition that a blocking thread kept on its
 // stack (partial requests, partial writes, timeouts), and there is one flow of control for
 // everyone. /sleep and /compute run on the loop thread, on purpose: while one handler blocks, no
-// other client is read, written, accepted or timed out. The server uses one core. Chapter 05
-// moves the handlers to a worker pool and keeps this loop for the I/O.
+// other client is read, written, accepted or timed out. The server uses one core.
 //
-// The loop itself is common::EventLoop (common/event_loop.cpp), because chapters 05 to 07 reuse
-// it unchanged: what changes from here on is how many loops run, who accepts, and who runs the
-// handlers. This file is the model: one loop, on the main thread, accepting and answering.
+// The chapter is three files: connection.{hpp,cpp}, one client as a record and the steps that
+// move it; event_loop.{hpp,cpp}, the loop that waits for readiness and runs those steps; and
+// this one, which runs one loop on the main thread. Chapters 05 to 07 build on the first two:
+// 05 hands the requests to a worker pool, 06 runs a loop per core fed by an acceptor thread, 07
+// a loop per core with a listener each.
 
+#include "chapters/04-polling/event_loop.hpp"
 #include "common/app.hpp"
 #include "common/chapter.hpp"
-#include "common/event_loop.hpp"
 #include "common/log.hpp"
 #include "common/stats.hpp"
 
@@ -42,9 +43,8 @@ int main(int argc, char** argv) {
   common::raise_descriptor_limit();  // 10,000 connections need 10,000 descriptors
   common::Stats stats;
   const common::App app(options, kChapter, stats, /*workers=*/1);
-  // One loop owns the listener and every connection; without hand_off_requests() it answers
-  // each request itself, inline, on this thread.
-  common::EventLoop loop(app, options, common::open_listener(options));
+  // One loop owns the listener and every connection, and answers each request itself, inline.
+  polling::EventLoop loop(app, options, common::open_listener(options));
   common::announce_listening(options, loop.listener_fd());
   loop.run();
   common::log_info("shutting down");

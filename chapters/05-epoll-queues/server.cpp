@@ -2,39 +2,34 @@
 // SEDA's words, two stages joined by queues).
 //
 // The model: chapter 04's loop still owns every socket and does all the I/O, but it no longer
-// runs the handlers. Each complete request goes into a bounded request queue served by a pool of
-// worker threads; each finished response comes back through a completion queue, and an eventfd
-// wakes the loop to write it. No socket is ever touched by two threads: workers see bytes and
-// produce responses, nothing else.
+// runs the handlers. The complete requests a connection has sent become one job in a bounded
+// request queue, served by a pool of worker threads; the job's answers come back to the loop as
+// a task posted with EventLoop::post(), whose eventfd wakes the loop to write them. No socket is
+// ever touched by two threads: workers see bytes and produce responses, nothing else.
 //
 // What it fixes from chapter 04: a /sleep or a /compute blocks one worker, not the loop, so every
 // other client is still read, written, timed out and answered. Handlers run on several cores.
 //
-// What it costs: two queue hand-offs and a wake-up per request (a GET / that chapter 04 answers
-// in one pass now crosses two threads), a lock on each queue, and the ordering problem: workers
-// finish in any order, but pipelined answers must leave in request order, so the loop keeps a
-// slot per request in flight (common::Connection::awaiting). The I/O still runs on one thread:
-// the server is multicore only for the handlers.
-
-#include <sys/eventfd.h>
-#include <unistd.h>
+// What it costs: two queue hand-offs and a wake-up per job (a GET / that chapter 04 answers in
+// one pass now crosses two threads), and a lock on each queue. A connection has one job out at a
+// time, so its pipelined answers come back together and in order: the price is that one
+// client's pipelined /sleeps run one after another, on one worker. The I/O still runs on one
+// thread: the server is multicore only for the handlers.
 
 #include <algorithm>
-#include <cerrno>
 #include <condition_variable>
-#include <cstdint>
+#include <cstddef>
 #include <deque>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <system_error>
+#include <string_view>
 #include <thread>
 #include <vector>
 
+#include "chapters/04-polling/event_loop.hpp"  // chapter 04's loop, plus a pool for the handlers
 #include "common/app.hpp"
 #include "common/chapter.hpp"
-#include "common/event_loop.hpp"
-#include "common/fd.hpp"
 #include "common/http_parser.hpp"
 #include "common/log.hpp"
 #include "common/shutdown.hpp"
@@ -49,22 +44,15 @@ constexpr common::ChapterInfo kChapter{
     .flags = common::kThreadsFlag,
 };
 
-// Requests waiting for a worker, at most, per worker: a longer queue only adds latency. When the
-// queue is full the loop stops taking requests from the connection that hit the limit (its bytes
-// stay in its buffer, and TCP flow control slows the client down) and tries again when a worker
-// finishes: back-pressure, not a 503.
+// Jobs waiting for a worker, at most, per worker: a longer queue only adds latency.
 constexpr std::size_t kJobsPerWorker = 64;
 
-// A request on its way to a worker: where the answer goes, and the request's own bytes.
+// The complete requests of one connection, on their way to a worker: where the answers go, and
+// the requests' own bytes (the loop keeps reading into the buffer they came from).
 struct Job {
-  common::Ticket ticket;
-  std::string request;
-};
-
-// A response on its way back to the loop.
-struct Done {
-  common::Ticket ticket;
-  common::Response response;
+  polling::ConnectionId id;
+  std::string requests;
+  std::size_t count = 0;
 };
 
 // [request-queue]
@@ -87,6 +75,11 @@ class RequestQueue {
     }
     ready_.notify_one();
     return true;
+  }
+
+  bool full() {
+    const std::lock_guard lock(mutex_);
+    return jobs_.size() >= capacity_;
   }
 
   // Waits for a job; nullopt once the queue is closed and empty.
@@ -118,64 +111,88 @@ class RequestQueue {
 };
 // [request-queue]
 
-// [completion-queue]
-// Workers push; the loop drains. The loop sleeps in epoll_wait, not on a condition variable, so
-// the wake-up is an eventfd in its epoll set, written only when the queue turns non-empty (one
-// write per batch of completions, not one per response).
-class CompletionQueue {
+// The pool: the request queue, the workers, and the loop's end of both queues.
+class Pool {
  public:
-  CompletionQueue() : wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-    if (!wake_) {
-      throw std::system_error(errno, std::generic_category(), "eventfd");
+  Pool(const common::App& app, polling::EventLoop& loop, int workers)
+      : app_(app), loop_(loop), requests_(kJobsPerWorker * static_cast<std::size_t>(workers)) {
+    const common::StopSignalsBlocked blocked;  // SIGTERM comes to the loop's thread, main
+    for (int i = 0; i < workers; ++i) {
+      threads_.emplace_back([this] { work(); });
     }
   }
 
-  void push(Done done) {
-    bool was_empty = false;
-    {
-      const std::lock_guard lock(mutex_);
-      was_empty = items_.empty();
-      items_.push_back(std::move(done));
-    }
-    if (was_empty) {
-      const std::uint64_t one = 1;
-      static_cast<void>(::write(wake_.get(), &one, sizeof one));  // EAGAIN: it is readable
+  // A /sleep in progress ends early on shutdown; then each worker finds the queue closed.
+  ~Pool() {
+    requests_.close();
+    for (std::thread& thread : threads_) {
+      thread.join();
     }
   }
 
-  // Takes everything queued. The eventfd is read *before* the swap: a push after the swap then
-  // writes it again, so no completion can be left behind without a wake-up.
-  std::vector<Done> drain() {
-    std::uint64_t count = 0;
-    static_cast<void>(::read(wake_.get(), &count, sizeof count));
-    std::vector<Done> taken;
-    const std::lock_guard lock(mutex_);
-    taken.swap(items_);
-    return taken;
-  }
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
 
-  [[nodiscard]] int fd() const noexcept { return wake_.get(); }
+  bool offer(polling::ConnectionId id, std::string_view requests, std::size_t count);
 
  private:
-  common::Fd wake_;
-  std::mutex mutex_;
-  std::vector<Done> items_;
+  void work();
+  void answered(polling::ConnectionId id, std::vector<common::Response> answers);
+
+  const common::App& app_;
+  polling::EventLoop& loop_;
+  RequestQueue requests_;
+  std::deque<polling::ConnectionId> refused_;  // the loop's thread only, oldest first
+  std::vector<std::thread> threads_;
 };
-// [completion-queue]
+
+// [back-pressure]
+// The loop's sink (it runs on the loop's thread). When the queue is full the connection's
+// requests stay in its input buffer, and the loop stops reading it, so TCP flow control slows
+// that client down: back-pressure, not a 503. The connection waits its turn here.
+bool Pool::offer(polling::ConnectionId id, std::string_view requests, std::size_t count) {
+  if (requests_.try_push({id, std::string(requests), count})) {
+    return true;
+  }
+  refused_.push_back(id);
+  return false;
+}
+
+// A job's answers, back on the loop's thread. A worker has taken a job, so the queue has room:
+// the refused connections are offered their turn again, oldest first, while it lasts. Only the
+// loop pushes, so the room seen here is still there when retry() offers the requests.
+void Pool::answered(polling::ConnectionId id, std::vector<common::Response> answers) {
+  loop_.answer(id, std::move(answers));
+  while (!refused_.empty() && !requests_.full()) {
+    const polling::ConnectionId next = refused_.front();
+    refused_.pop_front();
+    loop_.retry(next);
+  }
+}
+// [back-pressure]
 
 // [worker]
-// A worker owns no socket. It parses the request's bytes again (the loop's parse pointed into
-// the connection's buffer, which the loop keeps changing), runs the handler, which may sleep or
-// compute as long as it likes, and sends the response back.
-void work(const common::App& app, RequestQueue& requests, CompletionQueue& completions) {
+// A worker owns no socket. It parses the job's bytes again (the loop's parse pointed into the
+// connection's buffer, which the loop keeps changing), runs each handler in turn, which may
+// sleep or compute as long as it likes, and posts the answers to the loop.
+void Pool::work() {
   common::RequestParser parser;
-  while (std::optional<Job> job = requests.pop()) {
-    parser.reset();
-    const common::ParseResult parsed = parser.parse(job->request);
-    common::Response response = parsed.status == common::ParseStatus::kComplete
-                                    ? app.handle(parser.request())
-                                    : app.reject(500);  // cannot happen: the loop parsed it
-    completions.push({job->ticket, std::move(response)});
+  while (std::optional<Job> job = requests_.pop()) {
+    std::vector<common::Response> answers;
+    std::string_view rest = job->requests;
+    for (std::size_t i = 0; i < job->count; ++i) {
+      parser.reset();
+      const common::ParseResult parsed = parser.parse(rest);
+      if (parsed.status != common::ParseStatus::kComplete) {
+        answers.push_back(app_.reject(500));  // cannot happen: the loop parsed them
+        break;
+      }
+      answers.push_back(app_.handle(parser.request()));
+      rest.remove_prefix(parsed.consumed);
+    }
+    loop_.post([this, id = job->id, answers = std::move(answers)]() mutable {
+      answered(id, std::move(answers));
+    });
   }
 }
 // [worker]
@@ -202,36 +219,17 @@ int main(int argc, char** argv) {
   const int workers = options.threads > 0 ? options.threads : default_workers();
   common::Stats stats;
   const common::App app(options, kChapter, stats, workers);
-  common::EventLoop loop(app, options, common::open_listener(options));
-  RequestQueue requests(kJobsPerWorker * static_cast<std::size_t>(workers));
-  CompletionQueue completions;
-
-  // The loop's two ends of the queues: requests leave through try_push, answers come back when
-  // the eventfd says so. Both run on this thread, the loop's.
-  loop.hand_off_requests([&requests](const common::Ticket& ticket, std::string_view raw) {
-    return requests.try_push({ticket, std::string(raw)});
-  });
-  loop.watch_readable(completions.fd(), [&loop, &completions] {
-    for (Done& done : completions.drain()) {
-      loop.complete(done.ticket, std::move(done.response));
-    }
-  });
-
-  std::vector<std::thread> pool;
+  polling::EventLoop loop(app, options, common::open_listener(options));
   {
-    const common::StopSignalsBlocked blocked;  // SIGTERM comes to the loop's thread, this one
-    for (int i = 0; i < workers; ++i) {
-      pool.emplace_back(work, std::cref(app), std::ref(requests), std::ref(completions));
-    }
-  }
-  common::log_info("%d worker threads", workers);
-  common::announce_listening(options, loop.listener_fd());
-  loop.run();
-  common::log_info("shutting down");
-  requests.close();  // a sleeping handler wakes up on shutdown; then the workers end
-  for (std::thread& thread : pool) {
-    thread.join();
-  }
+    Pool pool(app, loop, workers);
+    loop.hand_off([&pool](polling::ConnectionId id, std::string_view requests, std::size_t count) {
+      return pool.offer(id, requests, count);
+    });
+    common::log_info("%d worker threads", workers);
+    common::announce_listening(options, loop.listener_fd());
+    loop.run();
+    common::log_info("shutting down");
+  }  // ~Pool: the workers end
   return 0;
 }
 // [main]

@@ -3,10 +3,10 @@
 // The model: ask the system which cores this process may use and start one worker thread per
 // core, each pinned to its core and each running its own epoll loop (chapter 04's loop, inline
 // handlers and all). One more thread does nothing but accept: a plain blocking accept4() loop,
-// since it has nothing else to wait for. It sets the socket options, picks the next worker
-// round-robin and hands the descriptor over by registering it in that worker's epoll set. From
-// then on the descriptor belongs to that worker alone, for its whole life: no lock, no queue,
-// no other thread ever touches it.
+// since it has nothing else to wait for. It picks the next worker round-robin and hands the
+// descriptor over by posting it to that worker's loop (EventLoop::post(), one eventfd write per
+// burst), and the loop registers it in its own epoll set. From then on the descriptor belongs to
+// that worker alone, for its whole life: no lock, no shared queue, no other thread touches it.
 //
 // What it fixes from chapters 04 and 05: the I/O itself now runs on every core. Each loop is
 // chapter 04's, with its cheap connections and no locks, and there are as many as cores.
@@ -32,9 +32,9 @@
 #include <thread>
 #include <vector>
 
+#include "chapters/04-polling/event_loop.hpp"  // chapter 04's loop, one per core
 #include "common/app.hpp"
 #include "common/chapter.hpp"
-#include "common/event_loop.hpp"
 #include "common/io.hpp"
 #include "common/log.hpp"
 #include "common/net.hpp"
@@ -94,11 +94,11 @@ void pin_current_thread(int cpu) {
 
 // [acceptor]
 // The acceptor thread. accept4() blocks (the listener is a blocking socket) and returns a
-// non-blocking client. TCP_NODELAY is set here, before the handoff; after adopt() this thread
-// never touches the descriptor again. main wakes a blocked accept4() at shutdown by shutting the
-// listener down.
+// non-blocking client, with TCP_NODELAY already set (it comes from the listener). The client's
+// Fd moves into the task posted to its loop: after post() this thread never sees it again.
+// main wakes a blocked accept4() at shutdown by shutting the listener down.
 void accept_connections(int listener,
-                        const std::vector<std::unique_ptr<common::EventLoop>>& loops) {
+                        const std::vector<std::unique_ptr<polling::EventLoop>>& loops) {
   std::size_t next = 0;
   for (;;) {
     common::AcceptResult accepted = common::accept_client(listener);
@@ -114,9 +114,11 @@ void accept_connections(int listener,
     if (accepted.status != common::AcceptStatus::kAccepted) {
       continue;
     }
-    common::set_nodelay(accepted.fd.get());
-    loops[next]->adopt(std::move(accepted.fd));  // round-robin: blind to load, but fair
-    next = (next + 1) % loops.size();
+    polling::EventLoop& loop = *loops[next];
+    loop.post([&loop, client = std::move(accepted.fd)]() mutable {
+      loop.take_over(std::move(client));  // on the loop's own thread
+    });
+    next = (next + 1) % loops.size();  // round-robin: blind to load, but fair
   }
 }
 // [acceptor]
@@ -162,10 +164,10 @@ int main(int argc, char** argv) {
   const common::App app(options, kChapter, stats, static_cast<int>(workers));
   common::Fd listener = open_acceptor_listener(options);
 
-  // One loop per worker, with no listener: connections arrive through adopt().
-  std::vector<std::unique_ptr<common::EventLoop>> loops;
+  // One loop per worker, with no listener: connections arrive through take_over().
+  std::vector<std::unique_ptr<polling::EventLoop>> loops;
   for (std::size_t i = 0; i < workers; ++i) {
-    loops.push_back(std::make_unique<common::EventLoop>(app, options, common::Fd()));
+    loops.push_back(std::make_unique<polling::EventLoop>(app, options, common::Fd()));
   }
   std::vector<std::thread> threads;
   std::thread acceptor;

@@ -34,9 +34,9 @@
 #include <thread>
 #include <vector>
 
+#include "chapters/04-polling/event_loop.hpp"  // chapter 04's loop, one per core
 #include "common/app.hpp"
 #include "common/chapter.hpp"
-#include "common/event_loop.hpp"
 #include "common/io.hpp"
 #include "common/log.hpp"
 #include "common/net.hpp"
@@ -85,9 +85,9 @@ std::vector<common::Fd> open_listeners(common::Options options, int count) {
 // N loops in N threads of this process: one App, one Stats, each loop with its own listener.
 void run_threads(std::vector<common::Fd> listeners, const common::App& app,
                  const common::Options& options, std::uint16_t port) {
-  std::vector<std::unique_ptr<common::EventLoop>> loops;
+  std::vector<std::unique_ptr<polling::EventLoop>> loops;
   for (common::Fd& listener : listeners) {
-    loops.push_back(std::make_unique<common::EventLoop>(app, options, std::move(listener)));
+    loops.push_back(std::make_unique<polling::EventLoop>(app, options, std::move(listener)));
   }
   std::vector<std::thread> threads;
   {
@@ -176,7 +176,7 @@ int run_processes(std::vector<common::Fd> listeners, const common::App& app,
           listeners[j].reset();
         }
       }
-      common::EventLoop loop(app, options, std::move(listeners[i]));
+      polling::EventLoop loop(app, options, std::move(listeners[i]));
       loop.run();
       ::_exit(0);  // not exit(): the parent's static destructors and stdio are not ours to run
     }

@@ -37,15 +37,17 @@
 #include <thread>
 #include <vector>
 
+#include "chapters/08-io-uring/ring.hpp"
+#include "chapters/08-io-uring/send_queue.hpp"
 #include "common/app.hpp"
 #include "common/buffer.hpp"
 #include "common/chapter.hpp"
+#include "common/connection_policy.hpp"
 #include "common/io.hpp"
 #include "common/log.hpp"
 #include "common/net.hpp"
 #include "common/shutdown.hpp"
 #include "common/timer_heap.hpp"
-#include "common/uring.hpp"
 
 namespace {
 
@@ -60,15 +62,12 @@ constexpr common::ChapterInfo kChapter{
     .flags = common::kThreadsFlag,
 };
 
-constexpr auto kLingerTime = 1000ms;            // how long a closing connection drains the client
-constexpr auto kAcceptPause = 100ms;            // accept rests this long after EMFILE
-constexpr std::uint64_t kOutputCap = 1 << 20;   // stop reading a client that does not read
 constexpr std::size_t kFileChunk = 128 * 1024;  // a file is read and sent this much at a time
 constexpr int kExitUnavailable = 3;             // tests skip a chapter the machine cannot run
 
 // Per ring: room for a burst of completions from 10,000 clients, and 2 MiB of receive buffers
 // shared by all of its connections.
-constexpr common::RingConfig kRing{
+constexpr uring::RingConfig kRing{
     .entries = 1024, .completions = 16 * 1024, .buffers = 256, .buffer_size = 8 * 1024};
 
 // [user-data]
@@ -94,7 +93,7 @@ struct Connection {
   std::uint64_t serial;  // tells a timer entry for this fd from one for an earlier owner
   common::Buffer in;
   common::RequestParser parser;
-  common::SendQueue out;           // responses not yet sent, in order
+  uring::SendQueue out;            // responses not yet sent, in order
   bool receiving = false;          // a multishot receive is armed
   bool cancelling = false;         // ... and asked to stop
   bool sending = false;            // a send or a file read is in flight: one at a time, in order
@@ -110,7 +109,7 @@ struct Connection {
 
 class Server {
  public:
-  Server(common::Ring& ring, common::Fd listener, const common::App& app,
+  Server(uring::Ring& ring, common::Fd listener, const common::App& app,
          const common::Options& options)
       : ring_(ring), listener_(std::move(listener)), app_(app), options_(options) {}
   void run();
@@ -142,7 +141,7 @@ class Server {
     return sqe;
   }
 
-  common::Ring& ring_;
+  uring::Ring& ring_;
   common::Fd listener_;
   const common::App& app_;
   const common::Options& options_;
@@ -223,7 +222,7 @@ void Server::on_accepted(int result, bool more) {
     // once, in a loop. Rest for 100 ms (wait() wakes up for it), as chapter 04 does.
     // [exercise:accept-pause solution]
     common::log_warn("accept: %s; pausing the listener", std::strerror(-result));
-    accept_paused_until_ = Clock::now() + kAcceptPause;
+    accept_paused_until_ = Clock::now() + common::kAcceptPause;
     // [exercise:accept-pause start]
     // // Nothing to do: the accept is armed again below, at once.
     // [exercise:accept-pause end]
@@ -240,7 +239,6 @@ void Server::add_connection(common::Fd socket) {
     return;  // accepted before the cancel landed; ~Fd closes it
   }
   const auto fd = static_cast<std::size_t>(socket.get());
-  common::set_nodelay(socket.get());
   if (fd >= connections_.size()) {
     connections_.resize(fd + 1);
   }
@@ -257,7 +255,8 @@ void Server::add_connection(common::Fd socket) {
 // of unsent output the receive is cancelled, and TCP flow control holds the client.
 void Server::update_receive(Connection& c) {
   // [exercise:output-cap solution]
-  const bool wanted = !c.peer_closed && (c.close_after_flush || c.out.pending_bytes() < kOutputCap);
+  const bool wanted =
+      !c.peer_closed && (c.close_after_flush || c.out.pending_bytes() < common::kOutputCap);
   // [exercise:output-cap start]
   // // Always receiving: whatever the client sends is taken, whether or not it reads its answers.
   // const bool wanted = !c.peer_closed;
@@ -330,7 +329,7 @@ void Server::serve(Connection& c) {
 
 // Answers the complete requests buffered, in order, while the output is under the cap.
 void Server::answer_requests(Connection& c) {
-  while (!c.close_after_flush && c.out.pending_bytes() < kOutputCap) {
+  while (!c.close_after_flush && c.out.pending_bytes() < common::kOutputCap) {
     const common::ParseResult parsed = c.parser.parse(c.in.readable());
     if (parsed.status == common::ParseStatus::kIncomplete) {
       return;
@@ -356,15 +355,15 @@ void Server::answer_requests(Connection& c) {
 // from the queue's memory, which stays put until the completion; a file is read a chunk at a
 // time, then sent (there is no IORING_OP_SENDFILE).
 void Server::start_output(Connection& c) {
-  const common::SendQueue::Step step = c.out.next(kFileChunk);
-  if (step.kind == common::SendQueue::Step::kSend) {
+  const uring::SendQueue::Step step = c.out.next(kFileChunk);
+  if (step.kind == uring::SendQueue::Step::kSend) {
     io_uring_prep_send(submit(Op::kSend, c.fd.get()), c.fd.get(), step.data, step.size,
                        MSG_NOSIGNAL);
-  } else if (step.kind == common::SendQueue::Step::kRead) {
+  } else if (step.kind == uring::SendQueue::Step::kRead) {
     io_uring_prep_read(submit(Op::kReadFile, c.fd.get()), step.file, step.data,
                        static_cast<unsigned>(step.size), step.offset);
   }
-  if (step.kind != common::SendQueue::Step::kNothing) {
+  if (step.kind != uring::SendQueue::Step::kNothing) {
     c.sending = true;
   }
 }
@@ -445,16 +444,19 @@ void Server::cancel(Op op, int fd) {
 // [close]
 
 // [deadline]
-// As in chapter 04: one deadline per connection, chosen by what it waits for, in a min-heap with
-// lazy deletion; wait() sleeps no longer than the earliest.
+// As in chapter 04: one deadline per connection, chosen by what it waits for with chapter 04's
+// rule (common/connection_policy.hpp), in a min-heap with lazy deletion; wait() sleeps no longer
+// than the earliest. Handlers run inline, so a connection never waits for one here.
 void Server::refresh_deadline(Connection& c) {
-  std::chrono::milliseconds limit = options_.idle_timeout;
+  common::Waiting what = common::Waiting::kNextRequest;
   if (c.closing) {
-    limit = kLingerTime;
-  } else if (!c.out.empty() || !c.in.empty()) {
-    limit = options_.request_timeout;  // a request arriving, or a reader making no progress
+    what = common::Waiting::kPeerClose;
+  } else if (!c.out.empty()) {
+    what = common::Waiting::kReader;
+  } else if (!c.in.empty()) {
+    what = common::Waiting::kRestOfRequest;
   }
-  c.timer.deadline = std::min(c.activity + limit, shutdown_deadline_);
+  c.timer.deadline = std::min(common::deadline_for(what, c.activity, options_), shutdown_deadline_);
   timers_.schedule(c.timer, c.fd.get(), c.serial);
 }
 
@@ -531,12 +533,12 @@ int main(int argc, char** argv) {
   const int threads = options.threads > 0  // default: one ring per online core
                           ? options.threads
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::vector<std::unique_ptr<common::Ring>> rings;
+  std::vector<std::unique_ptr<uring::Ring>> rings;
   try {  // first, so that a machine without io_uring gets one line and nothing else
     while (rings.size() < static_cast<std::size_t>(threads)) {
-      rings.push_back(std::make_unique<common::Ring>(kRing));
+      rings.push_back(std::make_unique<uring::Ring>(kRing));
     }
-  } catch (const common::UringUnavailable& e) {
+  } catch (const uring::UringUnavailable& e) {
     std::fprintf(stderr, "io_uring unavailable: %s\n", e.what());
     return kExitUnavailable;
   }

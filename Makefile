@@ -25,8 +25,8 @@ help:
 	@echo "make tour            build, then show every chapter under the same small load and probes, in one table (~1 min)"
 	@echo "make bench           build, then measure every chapter against nginx (~15 min): docs/results/ (QUICK=1: a 1-2 min smoke run)"
 	@echo "make docs            build the book (chapter pages, diagrams, API reference) into docs/html/"
-	@echo "make exercise CH=NN EX=NAME   write a starting copy of an exercise under exercises/ (no EX: list them)"
-	@echo "make check CH=NN EX=NAME      build your copy, run the exercise's tests and the chapter's suite"
+	@echo "make exercise CH=NN EX=NAME   write and build a starting copy of an exercise under exercises/ (no EX: list them)"
+	@echo "make check CH=NN EX=NAME      build your copy, run the exercise's tests, then (once they pass) the chapter's suite"
 	@echo "make exercises-verify         every exercise's start fails its tests and the reference passes them"
 	@echo "make format          apply .clang-format to every C++ file"
 	@echo "make clean           remove the build directories"
@@ -132,20 +132,21 @@ capabilities:
 	@/usr/bin/python3 scripts/book.py --write-capabilities
 
 # Exercises (scripts/exercise.py, docs/exercises.md). EX is the exercise's name; SANITIZE=thread
-# or address checks a sanitizer build of your copy.
+# or address checks a sanitizer build of your copy; SUITE=1 runs the chapter's suite even while
+# the exercise's own tests fail.
 EX ?=
 SANITIZE ?=
 CH_GIVEN = $(if $(filter command line environment,$(origin CH)),$(CH))
 .PHONY: exercise check exercises-verify
 exercise:
 	@if [ -z "$(EX)" ]; then /usr/bin/python3 scripts/exercise.py list $(CH_GIVEN); \
-	else /usr/bin/python3 scripts/exercise.py start $(CH) $(EX); fi
+	else $(MAKE) build && /usr/bin/python3 scripts/exercise.py start $(CH) $(EX) --build $(BUILD); fi
 
 check: build
 	@scripts/setup.sh test
 	@if [ -z "$(EX)" ]; then echo "usage: make check CH=NN EX=NAME; the exercises:"; \
 	  /usr/bin/python3 scripts/exercise.py list $(CH_GIVEN); exit 2; fi
-	@/usr/bin/python3 scripts/exercise.py check $(CH) $(EX) --build $(BUILD) $(if $(SANITIZE),--sanitize $(SANITIZE))
+	@/usr/bin/python3 scripts/exercise.py check $(CH) $(EX) --build $(BUILD) $(if $(SANITIZE),--sanitize $(SANITIZE)) $(if $(SUITE),--suite)
 
 exercises-verify: build
 	@scripts/setup.sh test

@@ -41,6 +41,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 import exercise as exercises_tool  # noqa: E402
+import markers  # noqa: E402
 import bench_report  # noqa: E402
 from loadlib import fmt_ms  # noqa: E402
 
@@ -199,7 +200,7 @@ def region_code(name, chapter_dir):
     for group in (candidates, shared):
         found = []
         for path in group:
-            lines = exercises_tool.render(path).split("\n")
+            lines = markers.render(path).split("\n")
             marks = [i for i, line in enumerate(lines) if (m := REGION_MARKER.match(line)) and m[1] == name]
             if marks:
                 found.append((path, lines, marks))

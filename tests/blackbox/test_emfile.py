@@ -17,6 +17,8 @@ WATCH = 1.0  # seconds of exhaustion during which CPU use is measured
 
 
 def test_emfile_no_spin_and_recovery(chapter, fresh_server):
+    """Out of descriptors (prlimit on the running server) with clients waiting, the server does not
+    spin, and once descriptors are free again the waiting clients are served."""
     server = fresh_server()
     held = []
     if chapter.caps["concurrent"]:

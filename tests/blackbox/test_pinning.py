@@ -42,6 +42,7 @@ def pinning(chapter):
 
 
 def test_each_loop_is_pinned_to_its_own_cpu(pinning, fresh_server):
+    """Each loop thread's affinity is one CPU, and no two loops share one."""
     server = fresh_server()
     n = workers(server)
     cpus = single_cpu_threads(server.pid)

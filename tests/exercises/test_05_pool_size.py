@@ -15,6 +15,7 @@ GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 def test_get_is_prompt_with_more_sleeps_than_cores(server):
+    """With two more /sleep?ms=2000 in flight than there are cores, GET / is answered within 1 s."""
     sleeps = (os.cpu_count() or 1) + 2
     busy = sent_on_new_connections(server, sleeps, b"GET /sleep?ms=2000 HTTP/1.1\r\nHost: x\r\n\r\n")
     try:

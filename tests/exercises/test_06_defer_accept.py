@@ -19,6 +19,7 @@ def open_connections(server):
 
 
 def test_silent_client_is_not_accepted_at_once(server):
+    """A client that connects and stays silent for 0.3 s is not yet an open connection; then it is served."""
     with server.connect(timeout=5) as silent:
         time.sleep(0.3)
         assert open_connections(server) == 0, "a client that sent nothing was accepted at once"

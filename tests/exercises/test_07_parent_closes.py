@@ -16,6 +16,8 @@ GET = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
 
 def test_new_clients_avoid_a_dead_loop(chapter):
+    """After one of two loop processes is killed, 20 new clients are all answered: no listener of
+    the dead loop is left open in the parent for the kernel to send them to."""
     server = chapter.start("--processes", "--threads", "2")
     try:
         children = child_pids(server.pid)

@@ -20,5 +20,6 @@ def listeners_on(port):
 
 
 def test_every_loop_listens_on_the_announced_port(fresh_server):
+    """With --port 0 and --threads 3, three listening sockets are bound to the announced port."""
     server = fresh_server("--threads", "3")
     assert listeners_on(server.port) == 3, f"{listeners_on(server.port)} of 3 loops listen on port {server.port}"

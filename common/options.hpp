@@ -47,8 +47,8 @@ struct Options {
   std::chrono::milliseconds idle_timeout{5000};      ///< between requests
   std::chrono::milliseconds request_timeout{10000};  ///< from a request's first byte to its last
   int max_clients = 512;                             ///< live children or threads (02, 03)
-  bool pin = true;                                   ///< pin worker threads to cores (06)
-  bool processes = false;                            ///< loops in processes, not threads (07)
+  bool pin = true;                                   ///< pin worker threads to cores (07)
+  bool processes = false;                            ///< loops in processes, not threads (08)
 };
 
 /// The outcome of parse_arguments().

@@ -18,7 +18,7 @@
 #include "common/stats.hpp"
 #include "common/timer_heap.hpp"
 
-/// Chapter 04's event-driven connection and epoll loop, which chapters 05 to 07 build on.
+/// Chapter 04's event-driven connection and epoll loop, which chapters 05 to 08 build on.
 namespace polling {
 
 /// @defgroup polling_connection Connection (chapter 04)

@@ -20,7 +20,7 @@
 namespace polling {
 
 /// @defgroup polling_loop Event loop (chapter 04)
-/// @brief Waits for readiness, dispatches it, expires deadlines: the loop chapters 05 to 07 reuse.
+/// @brief Waits for readiness, dispatches it, expires deadlines: the loop chapters 05 to 08 reuse.
 ///
 /// The loop accepts (if it has a listener), serves and times out the connections it owns,
 /// answering their requests inline. Three extension points, and nothing else, serve the

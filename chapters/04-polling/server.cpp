@@ -15,8 +15,8 @@
 //
 // The chapter is three files: connection.{hpp,cpp}, one client as a record and the steps that
 // move it; event_loop.{hpp,cpp}, the loop that waits for readiness and runs those steps; and
-// this one, which runs one loop on the main thread. Chapters 05 to 07 build on the first two:
-// 05 hands the requests to a worker pool, 06 runs a loop per core fed by an acceptor thread, 07
+// this one, which runs one loop on the main thread. Chapters 05 to 08 build on the first two:
+// 05 hands the requests to a worker pool, 07 runs a loop per core fed by an acceptor thread, 08
 // a loop per core with a listener each.
 
 #include "chapters/04-polling/event_loop.hpp"

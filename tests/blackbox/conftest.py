@@ -27,7 +27,7 @@ def pytest_addoption(parser):
 
 class Chapter:
     """A chapter of the registry, or one of its variants: the same binary always started with
-    extra arguments (07-reuseport+processes runs every test with --processes)."""
+    extra arguments (08-reuseport+processes runs every test with --processes)."""
 
     def __init__(self, entry, bindir, docroot, variant=None, refbindir=""):
         self.name = entry["name"]

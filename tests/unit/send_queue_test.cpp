@@ -1,6 +1,6 @@
-// Chapter 08's SendQueue: what to submit next, for a loop whose sends complete later. Pure: no
+// Chapter 09's SendQueue: what to submit next, for a loop whose sends complete later. Pure: no
 // ring, no socket; the test plays the kernel.
-#include "chapters/08-io-uring/send_queue.hpp"
+#include "chapters/09-io-uring/send_queue.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-// Chapter 07: SO_REUSEPORT, symmetric event loops (SYMPED, symmetric multi-process event driven).
+// Chapter 08: SO_REUSEPORT, symmetric event loops (SYMPED, symmetric multi-process event driven).
 //
 // The model: N identical, independent loops, one per core, in threads (the default) or in
 // processes (--processes). Each has its own listening socket, all bound to the same port with
@@ -6,7 +6,7 @@
 // connection's addresses and ports. Each loop accepts, reads, answers and writes its own clients;
 // no loop ever accepts for another, and nothing is handed over.
 //
-// What it fixes from chapter 06: the acceptor thread is gone, and with it the one serial step
+// What it fixes from chapter 07: the acceptor thread is gone, and with it the one serial step
 // every connection went through and the cross-thread epoll registration. Each loop is chapter
 // 04, whole, times N. With --processes the loops do not even share an address space: a crash
 // takes down one loop, not the server, which is how nginx runs its workers.
@@ -46,9 +46,9 @@
 namespace {
 
 constexpr common::ChapterInfo kChapter{
-    .name = "07-reuseport",
+    .name = "08-reuseport",
     .model = "reuseport",
-    .summary = "Chapter 07: one epoll loop per core, each with its own SO_REUSEPORT listener.",
+    .summary = "Chapter 08: one epoll loop per core, each with its own SO_REUSEPORT listener.",
     .flags = common::kThreadsFlag | common::kProcessesFlag,
 };
 

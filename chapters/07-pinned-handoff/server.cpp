@@ -1,4 +1,4 @@
-// Chapter 06: one event loop per core, pinned, fed by an acceptor thread (thread-per-core).
+// Chapter 07: one event loop per core, pinned, fed by an acceptor thread (thread-per-core).
 //
 // The model: ask the system which cores this process may use and start one worker thread per
 // core, each pinned to its core and each running its own epoll loop (chapter 04's loop, inline
@@ -16,7 +16,7 @@
 // about load: a worker that drew the heavy clients stays busy while another idles. And the
 // handlers run inline again, so a /sleep stalls every client of the loop it landed on (but only
 // those: the other loops go on). Chapter 05's pool is the answer where handlers block; this
-// chapter is for work that never blocks. Chapter 07 removes the acceptor thread altogether.
+// chapter is for work that never blocks. Chapter 08 removes the acceptor thread altogether.
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -44,10 +44,10 @@
 namespace {
 
 constexpr common::ChapterInfo kChapter{
-    .name = "06-pinned-handoff",
+    .name = "07-pinned-handoff",
     .model = "pinned-handoff",
     .summary =
-        "Chapter 06: an acceptor thread hands connections to one pinned epoll loop per core.",
+        "Chapter 07: an acceptor thread hands connections to one pinned epoll loop per core.",
     .flags = common::kThreadsFlag | common::kNoPinFlag,
 };
 

@@ -1,4 +1,4 @@
-"""Exercise accept-pause (chapter 08): out of descriptors, the ring must rest, not spin.
+"""Exercise accept-pause (chapter 09): out of descriptors, the ring must rest, not spin.
 
 On EMFILE the kernel ends the multishot accept with that error, and the client it could not
 take stays in the backlog. The starting copy arms a new accept at once, which fails at once: a

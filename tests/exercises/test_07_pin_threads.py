@@ -1,4 +1,4 @@
-"""Exercise pin-threads (chapter 06): each loop thread pinned to its own core.
+"""Exercise pin-threads (chapter 07): each loop thread pinned to its own core.
 
 The starting copy leaves the loop threads to the scheduler, which may move them between cores
 at any time (and take a loop's caches with it). The reference pins each with

@@ -1,4 +1,4 @@
-"""Exercise output-cap (chapter 08): a client that never reads must not be read either.
+"""Exercise output-cap (chapter 09): a client that never reads must not be read either.
 
 A multishot receive stays armed until it is cancelled, so the starting copy, which never
 cancels it, takes every byte a client sends: a client that pipelines requests and never reads

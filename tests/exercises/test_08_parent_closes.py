@@ -1,4 +1,4 @@
-"""Exercise parent-closes (chapter 07): after a loop process dies, its clients go elsewhere.
+"""Exercise parent-closes (chapter 08): after a loop process dies, its clients go elsewhere.
 
 With --processes, each child keeps its own listener. If the parent keeps its copies too, a
 child's socket outlives the child: the kernel goes on putting new connections into its accept

@@ -1,5 +1,5 @@
 /// @file ring.hpp
-/// @brief Chapter 08: one io_uring, with the receive buffers it lends to the kernel.
+/// @brief Chapter 09: one io_uring, with the receive buffers it lends to the kernel.
 ///
 /// Header-only, so that only this chapter, which links liburing ("link": ["uring"] in the
 /// registry), compiles it.
@@ -16,10 +16,10 @@
 #include <string>
 #include <system_error>
 
-/// Chapter 08's io_uring plumbing.
+/// Chapter 09's io_uring plumbing.
 namespace uring {
 
-/// @defgroup uring_ring Ring (chapter 08)
+/// @defgroup uring_ring Ring (chapter 09)
 /// @brief One io_uring and the receive buffers it lends.
 /// @{
 

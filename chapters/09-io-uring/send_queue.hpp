@@ -1,5 +1,5 @@
 /// @file send_queue.hpp
-/// @brief Chapter 08: the output of a connection whose sends complete later.
+/// @brief Chapter 09: the output of a connection whose sends complete later.
 #pragma once
 
 #include <algorithm>
@@ -13,7 +13,7 @@
 
 namespace uring {
 
-/// @defgroup uring_send_queue Send queue (chapter 08)
+/// @defgroup uring_send_queue Send queue (chapter 09)
 /// @brief Output that waits for completions: bytes that never move until the kernel is done.
 /// @{
 

@@ -1,13 +1,13 @@
-// Chapter 08: io_uring, one completion ring per core.
+// Chapter 09: io_uring, one completion ring per core.
 //
-// The model: chapter 07's symmetric layout (one thread per core, each with its own SO_REUSEPORT
+// The model: chapter 08's symmetric layout (one thread per core, each with its own SO_REUSEPORT
 // listener, nothing shared between them), but each thread drives an io_uring instead of an epoll
 // set. epoll answers "this socket is ready: now make the call yourself"; io_uring takes the call
 // itself (accept, receive, send) and answers "done: here is what it returned". A thread writes
 // requests into a submission queue it shares with the kernel, and one io_uring_enter() both
 // hands over everything queued since the last one and sleeps until completions arrive.
 //
-// What it fixes from chapter 07: system calls. A readiness loop makes one call to learn that a
+// What it fixes from chapter 08: system calls. A readiness loop makes one call to learn that a
 // socket is ready, then more to read it until EAGAIN, to write, and to change its interest set.
 // Here one accept and one receive per connection keep producing results (multishot), and the
 // sends of a whole batch of completions plus the next wait cost a single io_uring_enter(). The
@@ -37,8 +37,8 @@
 #include <thread>
 #include <vector>
 
-#include "chapters/08-io-uring/ring.hpp"
-#include "chapters/08-io-uring/send_queue.hpp"
+#include "chapters/09-io-uring/ring.hpp"
+#include "chapters/09-io-uring/send_queue.hpp"
 #include "common/app.hpp"
 #include "common/buffer.hpp"
 #include "common/chapter.hpp"
@@ -56,9 +56,9 @@ using common::Clock;
 using common::Deadline;
 
 constexpr common::ChapterInfo kChapter{
-    .name = "08-io-uring",
+    .name = "09-io-uring",
     .model = "io_uring",
-    .summary = "Chapter 08: one io_uring per core; accept, receive and send are submitted.",
+    .summary = "Chapter 09: one io_uring per core; accept, receive and send are submitted.",
     .flags = common::kThreadsFlag,
 };
 

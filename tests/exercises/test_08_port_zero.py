@@ -1,4 +1,4 @@
-"""Exercise port-zero (chapter 07): with --port 0, every loop must listen on the same port.
+"""Exercise port-zero (chapter 08): with --port 0, every loop must listen on the same port.
 
 Port 0 asks the kernel for any free port, once per bind(): the starting copy binds each loop's
 listener to port 0, so each gets a different port and only the first one, the one announced,

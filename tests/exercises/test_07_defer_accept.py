@@ -1,4 +1,4 @@
-"""Exercise defer-accept (chapter 06): the kernel holds a silent client until it speaks.
+"""Exercise defer-accept (chapter 07): the kernel holds a silent client until it speaks.
 
 The starting copy's acceptor gets every connection as soon as the handshake completes, so a
 client that connects and says nothing costs a descriptor and a loop's attention at once. With

@@ -37,7 +37,9 @@ void install_signal_handlers();
 void request_shutdown() noexcept;
 
 /// Blocks until shutdown is requested: for a thread that serves nobody (the main thread of a
-/// server whose loops run in threads of their own) and only waits for SIGINT or SIGTERM.
+/// server whose loops run in threads of their own) and only waits for SIGINT or SIGTERM. Every
+/// other thread must block those signals (StopSignalsBlocked): this one then blocks them too and
+/// takes them from a signalfd, so that no handler runs.
 void wait_for_shutdown() noexcept;
 
 /// fork() for a server that serves in its children: returns what fork() returns (the child's pid

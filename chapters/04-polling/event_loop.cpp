@@ -1,8 +1,6 @@
 #include "chapters/04-polling/event_loop.hpp"
 
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -40,19 +38,15 @@ constexpr std::uint32_t kClientEvents = EPOLLIN | EPOLLRDHUP | EPOLLET;
 EventLoop::EventLoop(const common::App& app, const common::Options& options, common::Fd listener)
     : epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       listener_(std::move(listener)),
-      wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
       app_(app),
       options_(options) {
   if (!epoll_) {
     fail("epoll_create1");
   }
-  if (!wake_) {
-    fail("eventfd");
-  }
   // Level-triggered, all three: a re-armed listener reports the clients already waiting.
   if ((listener_ && !watch(listener_.get(), EPOLLIN, EPOLL_CTL_ADD, Source::kListener)) ||
       !watch(common::shutdown_fd(), EPOLLIN, EPOLL_CTL_ADD, Source::kShutdown) ||
-      !watch(wake_.get(), EPOLLIN, EPOLL_CTL_ADD, Source::kWake)) {
+      !watch(posted_.fd(), EPOLLIN, EPOLL_CTL_ADD, Source::kWake)) {
     fail("epoll_ctl");
   }
 }
@@ -94,7 +88,7 @@ void EventLoop::dispatch(const epoll_event& event) {
     case Source::kShutdown:
       return begin_shutdown();
     case Source::kWake:
-      return run_posted();
+      return posted_.run_all();
     case Source::kClient:
       // A stale event, for a descriptor closed earlier in this batch and maybe reused by accept,
       // costs at most a read that says EAGAIN: every socket is non-blocking. Unless the event
@@ -241,37 +235,6 @@ void EventLoop::begin_shutdown() {
 // [shutdown]
 
 // [extension-points]
-// post(): muduo's queueInLoop. The tasks wait under a lock; the loop sleeps in epoll_wait, not on
-// a condition variable, so a post wakes it through an eventfd in its epoll set, written only by
-// the post that finds the queue empty: a burst of posts costs one wake-up.
-void EventLoop::post(Task task) {
-  bool was_empty = false;
-  {
-    const std::lock_guard lock(posted_mutex_);
-    was_empty = posted_.empty();
-    posted_.push_back(std::move(task));
-  }
-  if (was_empty) {
-    const std::uint64_t one = 1;
-    static_cast<void>(::write(wake_.get(), &one, sizeof one));  // EAGAIN: it is readable already
-  }
-}
-
-// The eventfd is read *before* the tasks are taken: a post after the swap then writes it again,
-// so no task is left behind without a wake-up.
-void EventLoop::run_posted() {
-  std::uint64_t count = 0;
-  static_cast<void>(::read(wake_.get(), &count, sizeof count));
-  std::vector<Task> tasks;
-  {
-    const std::lock_guard lock(posted_mutex_);
-    tasks.swap(posted_);
-  }
-  for (Task& task : tasks) {
-    task();
-  }
-}
-
 void EventLoop::take_over(common::Fd client) {
   open_connection(std::move(client));
 }

@@ -6,11 +6,11 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <utility>
 #include <vector>
 
 #include "chapters/04-polling/connection.hpp"
+#include "chapters/04-polling/task_queue.hpp"
 #include "common/app.hpp"
 #include "common/fd.hpp"
 #include "common/io.hpp"
@@ -28,30 +28,6 @@ namespace polling {
 /// connection accepted elsewhere, and hand_off() sends its requests to someone else to answer.
 /// @{
 
-/// A piece of work for the loop's thread: any callable, including one that owns a descriptor or a
-/// response (std::function would need it to be copyable).
-class Task {
- public:
-  /// Wraps @p work, which is called once, with no arguments, by operator().
-  template <typename Work>
-  Task(Work work) : work_(std::make_unique<Holder<Work>>(std::move(work))) {}  // NOLINT: implicit
-  /// Runs the work.
-  void operator()() { work_->run(); }
-
- private:
-  struct Base {
-    virtual ~Base() = default;
-    virtual void run() = 0;
-  };
-  template <typename Work>
-  struct Holder final : Base {
-    explicit Holder(Work w) : work(std::move(w)) {}
-    void run() override { work(); }
-    Work work;
-  };
-  std::unique_ptr<Base> work_;
-};
-
 /// One epoll loop. Single-threaded: every member function runs on the loop's thread, except
 /// post(), which any thread may call.
 class EventLoop {
@@ -66,10 +42,10 @@ class EventLoop {
   /// The listening descriptor, or -1.
   [[nodiscard]] int listener_fd() const noexcept { return listener_.get(); }
 
-  /// Runs @p task on the loop's thread soon, in the order posted. Thread-safe: the task is
-  /// queued under a lock, and only the post that finds the queue empty writes the eventfd that
-  /// wakes the loop. A task posted after run() returned is never run.
-  void post(Task task);
+  /// Runs @p task on the loop's thread soon, in the order posted (muduo's queueInLoop), through
+  /// a TaskQueue whose eventfd is in the loop's epoll set. Thread-safe. A task posted after run()
+  /// returned is never run.
+  void post(Task task) { posted_.post(std::move(task)); }
 
   /// Makes @p client, a connection accepted by another thread, one of this loop's connections.
   void take_over(common::Fd client);
@@ -100,12 +76,11 @@ class EventLoop {
   Connection* find(ConnectionId id);
   void expire_timers();
   void begin_shutdown();
-  void run_posted();
   [[nodiscard]] Context context() const noexcept;
 
   common::Fd epoll_;
   common::Fd listener_;
-  common::Fd wake_;  // the eventfd that post() writes
+  TaskQueue posted_;  // what other threads post()
   const common::App& app_;
   const common::Options& options_;
   RequestSink sink_;                                      // empty: answer inline
@@ -116,8 +91,6 @@ class EventLoop {
   common::Deadline listener_paused_until_ = common::kNoDeadline;
   common::Deadline shutdown_deadline_ = common::kNoDeadline;
   bool stopping_ = false;
-  std::mutex posted_mutex_;
-  std::vector<Task> posted_;  // guarded by posted_mutex_
 };
 
 /// @}

@@ -13,11 +13,12 @@
 // everyone. /sleep and /compute run on the loop thread, on purpose: while one handler blocks, no
 // other client is read, written, accepted or timed out. The server uses one core.
 //
-// The chapter is three files: connection.{hpp,cpp}, one client as a record and the steps that
-// move it; event_loop.{hpp,cpp}, the loop that waits for readiness and runs those steps; and
-// this one, which runs one loop on the main thread. Chapters 05 to 08 build on the first two:
-// 05 hands the requests to a worker pool, 07 runs a loop per core fed by an acceptor thread, 08
-// a loop per core with a listener each.
+// The chapter is four files: connection.{hpp,cpp}, one client as a record and the steps that
+// move it; event_loop.{hpp,cpp}, the loop that waits for readiness and runs those steps;
+// task_queue.{hpp,cpp}, the one way for another thread to hand the loop work; and this one,
+// which runs one loop on the main thread. Later chapters build on them: 05 hands the requests
+// to a worker pool, 06 lets any of many worker threads run a connection's steps, 07 runs a loop
+// per core fed by an acceptor thread, 08 a loop per core with a listener each.
 
 #include "chapters/04-polling/event_loop.hpp"
 #include "common/app.hpp"

@@ -193,32 +193,30 @@ def protect_code_spans(page):
 
 
 def region_code(name, chapter_dir):
-    """(file, code) of the region between the two `// [name]` markers: in the chapter's directory
-    first, then in common/. Exercise scaffolding is removed; the code is dedented."""
-    candidates = sorted(chapter_dir.glob("*.cpp")) + sorted(chapter_dir.glob("*.hpp"))
-    shared = sorted((REPO / "common").glob("*.cpp")) + sorted((REPO / "common").glob("*.hpp"))
-    for group in (candidates, shared):
-        found = []
-        for path in group:
-            lines = markers.render(path).split("\n")
-            marks = [i for i, line in enumerate(lines) if (m := REGION_MARKER.match(line)) and m[1] == name]
-            if marks:
-                found.append((path, lines, marks))
-        if len(found) > 1:
-            raise BookError(f"[{name}] is marked in several files: {', '.join(str(f[0].relative_to(REPO)) for f in found)}")
-        if found:
-            path, lines, marks = found[0]
-            if len(marks) != 2:
-                raise BookError(f"{path.relative_to(REPO)}: [{name}] must be marked exactly twice, found {len(marks)}")
-            body = [line for line in lines[marks[0] + 1:marks[1]] if not REGION_MARKER.match(line)]
-            while body and not body[0].strip():
-                body.pop(0)
-            while body and not body[-1].strip():
-                body.pop()
-            indent = min((len(l) - len(l.lstrip()) for l in body if l.strip()), default=0)
-            return path, "\n".join(l[indent:] for l in body)
-    raise BookError(f"{chapter_dir.relative_to(REPO)}/README.md quotes [{name}], but no file of the chapter "
-                    f"or of common/ has a `// [{name}]` marker pair")
+    """(file, code) of the region between the two `// [name]` markers in the chapter's own
+    directory: a chapter quotes its own code (an earlier chapter's, if it builds on it, is that
+    chapter's page to show). Exercise scaffolding is removed; the code is dedented."""
+    found = []
+    for path in sorted(chapter_dir.glob("*.cpp")) + sorted(chapter_dir.glob("*.hpp")):
+        lines = markers.render(path).split("\n")
+        marks = [i for i, line in enumerate(lines) if (m := REGION_MARKER.match(line)) and m[1] == name]
+        if marks:
+            found.append((path, lines, marks))
+    if len(found) > 1:
+        raise BookError(f"[{name}] is marked in several files: {', '.join(str(f[0].relative_to(REPO)) for f in found)}")
+    if not found:
+        raise BookError(f"{chapter_dir.relative_to(REPO)}/README.md quotes [{name}], but no file of the chapter "
+                        f"has a `// [{name}]` marker pair")
+    path, lines, marks = found[0]
+    if len(marks) != 2:
+        raise BookError(f"{path.relative_to(REPO)}: [{name}] must be marked exactly twice, found {len(marks)}")
+    body = [line for line in lines[marks[0] + 1:marks[1]] if not REGION_MARKER.match(line)]
+    while body and not body[0].strip():
+        body.pop(0)
+    while body and not body[-1].strip():
+        body.pop()
+    indent = min((len(line) - len(line.lstrip()) for line in body if line.strip()), default=0)
+    return path, "\n".join(line[indent:] for line in body)
 
 
 def inline_regions(page):
@@ -488,7 +486,10 @@ def write_pages(out):
     pages_dir.mkdir(parents=True)
     for page in pages:
         (pages_dir / page.out_name).write_text(page.text, encoding="utf-8")
-    inputs = [pages_dir / page.out_name for page in pages] + [REPO / "common"]
+    # The API reference: common/, and the headers of the models that chapters reuse (chapter 04's
+    # connection and loop, chapter 09's ring and send queue).
+    inputs = ([pages_dir / page.out_name for page in pages] + [REPO / "common"] +
+              sorted(REPO.glob("chapters/*/*.hpp")))
     rel = lambda p: os.path.relpath(p, REPO)
     doxyfile = out / "Doxyfile"
     doxyfile.write_text(

@@ -26,17 +26,24 @@ constexpr std::size_t kReadAhead = 64 * 1024;   // input buffered while the sink
 // read ends in EAGAIN, no new event will tell us that bytes are still waiting, so every reason
 // to stop early (the read budget, the output cap) is retried here once the output has drained.
 Interest Connection::service(const Context& ctx, bool short_read_drains) {
+  return step(ctx, short_read_drains, /*known_drained=*/false);
+}
+
+// With @p known_drained the first pass does not read: the last read found the socket empty, and
+// any byte since would have raised an event of its own (a step that answers, not one that reacts
+// to readiness, then saves the read that would only say EAGAIN).
+Interest Connection::step(const Context& ctx, bool short_read_drains, bool known_drained) {
   if (phase_ == Phase::kLingering) {
     return linger();
   }
   common::FlushResult flushed = common::FlushResult::kDone;
-  for (bool again = true; again;) {
+  for (bool again = true, first = true; again; first = false) {
     common::ReadStatus status = common::ReadStatus::kWouldBlock;
     // A client that does not read its answers is not read either: TCP flow control holds it.
     const bool output_full = out_.pending_bytes() >= common::kOutputCap;
     const bool held = refused_ || (awaiting_ && in_.size() >= kReadAhead);
-    drained_ = false;
-    if (phase_ == Phase::kServing && !peer_closed_ && !output_full && !held) {
+    const bool readable = phase_ == Phase::kServing && !peer_closed_ && !output_full && !held;
+    if (readable && !(first && known_drained)) {
       const bool was_empty = in_.empty();
       status = receive(short_read_drains);
       if (status == common::ReadStatus::kError) {
@@ -47,6 +54,8 @@ Interest Connection::service(const Context& ctx, bool short_read_drains) {
       if (was_empty && !in_.empty()) {
         activity_ = Clock::now();  // a request's first byte starts the request timeout
       }
+    } else if (!readable) {
+      drained_ = false;  // not read: bytes may be waiting in the kernel
     }
     const bool capped = take_requests(ctx);
     flushed = flush();
@@ -170,7 +179,7 @@ Interest Connection::answered(const Context& ctx, std::vector<common::Response> 
       push(std::move(answer));
     }
   }
-  return service(ctx);  // write them; read and hand off what waited meanwhile
+  return step(ctx, false, drained_);  // write them; hand off what was read meanwhile
 }
 
 Interest Connection::retry(const Context& ctx) {

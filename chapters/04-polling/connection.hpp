@@ -112,6 +112,7 @@ class Connection {
     kLingering,   // FIN sent; discarding input until the client's FIN or the linger time
   };
 
+  Interest step(const Context& ctx, bool short_read_drains, bool known_drained);
   common::ReadStatus receive(bool short_read_drains);
   bool take_requests(const Context& ctx);
   void answer_inline(const Context& ctx, std::size_t consumed);

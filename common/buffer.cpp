@@ -16,19 +16,23 @@ void Buffer::consume(std::size_t n) noexcept {
 }
 
 std::span<char> Buffer::writable(std::size_t min_size) {
-  if (data_.size() - write_index_ < min_size) {
+  if (capacity_ - write_index_ < min_size) {
     const std::size_t readable_bytes = size();
     if (read_index_ > 0) {
       // Slide the content to the front first; it may free enough room without allocating.
-      std::memmove(data_.data(), data_.data() + read_index_, readable_bytes);
+      std::memmove(data_.get(), data_.get() + read_index_, readable_bytes);
       read_index_ = 0;
       write_index_ = readable_bytes;
     }
-    if (data_.size() - write_index_ < min_size) {
-      data_.resize(std::max(data_.size() * 2, write_index_ + min_size));
+    if (capacity_ - write_index_ < min_size) {
+      const std::size_t capacity = std::max(capacity_ * 2, write_index_ + min_size);
+      auto bigger = std::make_unique_for_overwrite<char[]>(capacity);
+      std::copy(data_.get(), data_.get() + write_index_, bigger.get());
+      data_ = std::move(bigger);
+      capacity_ = capacity;
     }
   }
-  return {data_.data() + write_index_, data_.size() - write_index_};
+  return {data_.get() + write_index_, capacity_ - write_index_};
 }
 
 void Buffer::append(std::string_view bytes) {

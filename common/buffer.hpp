@@ -4,9 +4,10 @@
 
 #include <sys/types.h>
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <string_view>
-#include <vector>
+#include <utility>
 
 namespace common {
 
@@ -28,14 +29,32 @@ namespace common {
 /// advances read_index (consume()). The readable bytes are always contiguous, so the HTTP parser
 /// can look at them as one std::string_view without copying. Space is reclaimed by moving the
 /// readable bytes to the front only when more room is needed, so a steady stream of small
-/// requests never reallocates. Not thread-safe: a buffer belongs to one connection.
+/// requests never reallocates. Space is not zero-filled: bytes are written before they are read,
+/// and a fresh buffer costs one allocation, not a memset of its capacity. Not thread-safe: a
+/// buffer belongs to one connection.
 ///
 /// Any view returned by readable() is invalidated by writable(), append() and clear().
 class Buffer {
  public:
+  Buffer() = default;
+  /// Takes @p other's bytes and space; @p other is left empty, with no space.
+  Buffer(Buffer&& other) noexcept
+      : data_(std::move(other.data_)),
+        capacity_(std::exchange(other.capacity_, 0)),
+        read_index_(std::exchange(other.read_index_, 0)),
+        write_index_(std::exchange(other.write_index_, 0)) {}
+  /// Takes @p other's bytes and space; @p other is left empty, with no space.
+  Buffer& operator=(Buffer&& other) noexcept {
+    data_ = std::move(other.data_);
+    capacity_ = std::exchange(other.capacity_, 0);
+    read_index_ = std::exchange(other.read_index_, 0);
+    write_index_ = std::exchange(other.write_index_, 0);
+    return *this;
+  }
+
   /// The bytes written and not yet consumed.
   [[nodiscard]] std::string_view readable() const noexcept {
-    return {data_.data() + read_index_, write_index_ - read_index_};
+    return {data_.get() + read_index_, write_index_ - read_index_};
   }
   /// Number of readable bytes.
   [[nodiscard]] std::size_t size() const noexcept { return write_index_ - read_index_; }
@@ -59,7 +78,8 @@ class Buffer {
   ssize_t read_from(int fd, std::size_t chunk = 16 * 1024);
 
  private:
-  std::vector<char> data_;
+  std::unique_ptr<char[]> data_;
+  std::size_t capacity_ = 0;
   std::size_t read_index_ = 0;
   std::size_t write_index_ = 0;
 };

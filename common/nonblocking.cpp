@@ -14,6 +14,8 @@ namespace {
 
 constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr std::uint64_t kMaxSendfileChunk = 1u << 30;  // sendfile moves at most ~2 GiB a call
+constexpr std::size_t kHeadReserve =
+    192;  // a response head's status line and headers, at most, usually
 
 }  // namespace
 
@@ -43,30 +45,24 @@ ReadStatus read_available(int fd, Buffer& in, std::size_t budget, bool short_rea
 }
 
 void OutputQueue::push(Response response) {
-  std::string head;
-  append_head(response, head);
   const bool has_file = response.send_body && response.file.valid();
   if (segments_.empty() || segments_.back().file.valid()) {
     segments_.emplace_back();
   }
   Segment& segment = segments_.back();
-  pending_ += head.size();
-  if (segment.bytes.empty()) {
-    segment.bytes = std::move(head);  // the common case: no copy
-  } else {
-    segment.bytes += head;
+  const std::size_t before = segment.bytes.size();
+  // The head and an in-memory body go straight into the segment: one allocation, no copy.
+  segment.bytes.reserve(before + kHeadReserve + (response.send_body ? response.body.size() : 0));
+  append_head(response, segment.bytes);
+  if (response.send_body && !has_file) {
+    segment.bytes += response.body;
   }
-  if (!response.send_body) {
-    return;
-  }
+  pending_ += segment.bytes.size() - before;
   if (has_file) {
     segment.file = std::move(response.file);
     segment.file_offset = 0;
     segment.file_end = response.content_length;
     pending_ += response.content_length;
-  } else {
-    segment.bytes += response.body;
-    pending_ += response.body.size();
   }
 }
 

@@ -43,7 +43,9 @@ Interest Connection::step(const Context& ctx, bool short_read_drains, bool known
     const bool output_full = out_.pending_bytes() >= common::kOutputCap;
     const bool held = refused_ || (awaiting_ && in_.size() >= kReadAhead);
     const bool readable = phase_ == Phase::kServing && !peer_closed_ && !output_full && !held;
-    if (readable && !(first && known_drained)) {
+    const bool skip =
+        first && known_drained;  // nothing can have arrived unseen since the last read
+    if (readable && !skip) {
       const bool was_empty = in_.empty();
       status = receive(short_read_drains);
       if (status == common::ReadStatus::kError) {
@@ -54,7 +56,7 @@ Interest Connection::step(const Context& ctx, bool short_read_drains, bool known
       if (was_empty && !in_.empty()) {
         activity_ = Clock::now();  // a request's first byte starts the request timeout
       }
-    } else if (!readable) {
+    } else if (!skip) {
       drained_ = false;  // not read: bytes may be waiting in the kernel
     }
     const bool capped = take_requests(ctx);

@@ -23,7 +23,9 @@ help:
 	@echo "make test-tsan       the suite on a ThreadSanitizer build, for the chapters that run threads (no timing tests)"
 	@echo "make fuzz            fuzz the HTTP parser (libFuzzer, clang) for SECONDS=60 seconds, in $(BUILD)-fuzz/"
 	@echo "make tour            build, then show every chapter under the same small load and probes, in one table (~1 min)"
-	@echo "make bench           build, then measure every chapter against nginx (~15 min): docs/results/ (QUICK=1: a 1-2 min smoke run)"
+	@echo "make bench           build, then measure every chapter against nginx and the kernel floor (~25 min): docs/results/"
+	@echo "                     (QUICK=1: a 2-3 min smoke run; CORES=N: servers on N CPUs, wrk on the rest)"
+	@echo "make profile CH=NN   build, then record chapter NN under load with perf: where its CPU goes, and a flame graph (CH=all: every chapter)"
 	@echo "make docs            build the book (chapter pages, diagrams, API reference) into docs/html/"
 	@echo "make exercise CH=NN EX=NAME   write and build a starting copy of an exercise under exercises/ (no EX: list them)"
 	@echo "make check CH=NN EX=NAME      build your copy, run the exercise's tests, then (once they pass) the chapter's suite"
@@ -101,23 +103,32 @@ fuzz:
 	grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)' fuzz.log; \
 	echo "fuzz: $$runs executions in $(SECONDS) s: no crash, no broken invariant"
 
-# make bench: every chapter and nginx measured side by side (scripts/bench.py); results, tables and
-# plots in docs/results/. QUICK=1 (or make bench-quick) is a smoke run that writes to $(BUILD)/bench-quick/.
-# WORKERS=N sets --threads and the nginx worker cap (default: cores); BENCH_ARGS passes more options.
+# make bench: every chapter, nginx and the kernel floor measured side by side (scripts/bench.py);
+# data, tables and plots in docs/results/. QUICK=1 (or make bench-quick) is a smoke run that writes
+# to $(BUILD)/bench-quick/. CORES=N puts the servers on N CPUs and wrk on the others (default: all
+# but one); WORKERS=N sets --threads and the nginx worker cap (default: the servers' CPUs);
+# BENCH_ARGS passes more options (/usr/bin/python3 scripts/bench.py --help).
 QUICK ?=
 WORKERS ?=
+CORES ?=
 BENCH_ARGS ?=
-.PHONY: bench bench-quick tour
+.PHONY: bench bench-quick tour profile
 bench: build
 	@scripts/setup.sh bench
-	@/usr/bin/python3 scripts/bench.py --build $(BUILD) $(if $(QUICK),--quick) $(if $(WORKERS),--workers $(WORKERS)) $(BENCH_ARGS)
+	@/usr/bin/python3 scripts/bench.py --build $(BUILD) $(if $(QUICK),--quick) $(if $(WORKERS),--workers $(WORKERS)) $(if $(CORES),--cores $(CORES)) $(BENCH_ARGS)
+
+# make profile CH=NN (scripts/profile.py): perf samples the chapter under keep-alive load; the
+# split of its CPU time and a flame graph go to docs/results/, where its page shows them.
+profile: build
+	@scripts/setup.sh profile
+	@/usr/bin/python3 scripts/profile.py --build $(BUILD) $(if $(filter all,$(CH)),--all,--chapter $(CH))
 
 bench-quick:
 	@$(MAKE) bench QUICK=1
 
 # make tour: the tutorial's story in one screen (scripts/tour.py).
 tour: build
-	@scripts/setup.sh bench
+	@scripts/setup.sh tour
 	@/usr/bin/python3 scripts/tour.py --build $(BUILD) $(if $(WORKERS),--workers $(WORKERS))
 
 # The book (scripts/book.py, docs/Doxyfile): the pages in reading order, then doxygen; every

@@ -15,9 +15,10 @@ The sources stay plain, GitHub-readable markdown; doxygen reads copies written i
   then in common/. Exercise scaffolding is left out: the page shows the reference code;
 - docs/diagrams/NN-name.dot is drawn at the end of the chapter's "The model" section;
 - a section "Measured by make bench" is added just before the chapter's "Exercises": its numbers
-  from docs/results/bench.csv next to its nginx's, with the ratios, the date and machine of the
-  run (from bench.md), a link to the results page and its plot, docs/results/chapter-NN-name.png
-  (scripts/bench_report.py draws it; IMAGE_PATH is docs/results). Without bench.csv, the section
+  from docs/results/ (bench.csv, bench.json) next to its nginx's and the kernel floor's, with the
+  ratios, the date and machine of the run, a link to the results page, its plot
+  (docs/results/chapter-NN-name.png, scripts/bench_plots.py) and its profile
+  (profile-NN-name-*.png, make profile); IMAGE_PATH is docs/results. Without a run, the section
   says to run make bench;
 - a link to another page of the book becomes an @ref; a link to any other file of the
   repository becomes its text;
@@ -42,8 +43,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 import exercise as exercises_tool  # noqa: E402
 import markers  # noqa: E402
-import bench_report  # noqa: E402
-from loadlib import fmt_ms  # noqa: E402
+import bench_plots  # noqa: E402
+from benchdata import FLOOR, Run, fmt_bytes, fmt_int, fmt_ms, fmt_ratio, fmt_us  # noqa: E402
 
 REGISTRY = REPO / "chapters" / "registry.json"
 DOCS = REPO / "docs"
@@ -261,102 +262,100 @@ def insert_diagram(page, dot_dirs):
 
 
 def load_results():
-    """The last make bench run, read back from docs/results/bench.csv (and the bench.md beside
-    it, for the date, the machine and what was skipped); None if it has not run."""
+    """The last make bench run, read back from docs/results/ (bench.csv and bench.json); None if
+    it has not run."""
     if not (RESULTS / "bench.csv").exists():
         return None
     try:
-        return bench_report.RecordedBench(RESULTS / "bench.csv")
+        return Run.load(RESULTS)
     except (OSError, KeyError, ValueError) as e:
-        raise BookError(f"docs/results/bench.csv: cannot read it ({e}); run `make bench` again")
+        raise BookError(f"docs/results: cannot read the last make bench run ({e}); run `make bench` again")
+
+
+def skip_reason(run, name, workload):
+    """Why a measure is missing, in a few words, from the run's notes (None: no note)."""
+    for key in (workload, "all"):
+        for who, what, text in run.notes:
+            if who == name and what == key:
+                return re.split(r" \(|, so ", text, maxsplit=1)[0]
+    return None
 
 
 def results_section(page, run, has_results_page):
-    """The chapter's "Measured by make bench" section: its numbers from the last make bench
-    against the nginx it is compared with, the date and machine of that run, and its plot."""
+    """The chapter's "Measured by make bench" section: its numbers from the last make bench next to
+    the nginx it is compared with and the kernel floor, the date and machine of that run, its plot,
+    and its profile (make profile) when there is one."""
     name = page.chapter["name"]
     out = ["## Measured by make bench", ""]
     if run is None:
-        out.append("No measurements yet: `make bench` (about 15 minutes) measures every chapter against "
-                   "nginx and writes `docs/results/`; the next `make docs` shows this chapter's numbers "
-                   "and plot here.")
+        out.append("No measurements yet: `make bench` (about 25 minutes) measures every chapter against "
+                   "nginx and the kernel floor and writes `docs/results/`; the next `make docs` shows this "
+                   "chapter's numbers and plot here.")
         return "\n".join(out)
     info, cfg = run.info, run.cfg
-    # The date and the machine are in bench.md (bench.csv does not record them).
-    when = (f" on {info['date']} on {info['cpu']} ({info['cores']} cores, {info['memory']}, {info['kernel']}) "
-            f"with nginx {info['nginx']}" if info["date"] != "?" else "")
-    missing = "" if when else " (docs/results/bench.md, which records the date and the machine, is missing)"
-    more = (" [Benchmarks: every chapter against nginx](@ref results) has every chapter side by side, "
-            "and how each measure is taken.") if has_results_page else ""
+    when = (f" on {info.get('date', '?')} on {info.get('host', '?')}, {info.get('cpu', '?')} ({info.get('cores', '?')} "
+            f"cores, {info.get('memory', '?')}, {info.get('kernel', '?')}), nginx {info.get('nginx', '?')}")
+    more = (" [Benchmarks](@ref results) has every chapter side by side, and how each measure is "
+            "taken.") if has_results_page else ""
     t = run.by_name(name)
     if t is None or t.kind != "chapter":
-        why = bench_report.skip_reason(run, name, "all")
-        out.append(f"The last `make bench`{' (' + info['date'] + ')' if when else ''} did not measure this "
-                   f"chapter{': ' + why if why else ''}. `make bench` measures every chapter of the registry "
-                   f"that is built.{more}")
+        why = skip_reason(run, name, "all")
+        out.append(f"The last `make bench` ({info.get('date', '?')}) did not measure this chapter"
+                   f"{': ' + why if why else ''}.{more}")
         return "\n".join(out)
-    nginx = run.by_name(t.twin)
-    processes = f" with {nginx.workers} worker process{'es' if nginx.workers != 1 else ''}" if nginx else ""
-    out.append(f"This chapter against {t.twin}, nginx configured for the same job{processes}. **vs nginx** "
-               "is this chapter's figure over nginx's: above 1.00x is better for requests/s, worse for "
-               "memory and system calls.")
+    out.append(f"This chapter against {t.twin} (nginx configured for the same job) and the kernel floor "
+               "(one epoll loop, one read and one write per request, no parsing: the least a request can "
+               "cost). **CPU per request** is the server's user plus system time over the run, divided by "
+               "the requests answered; **x floor** is its multiple of the floor's, the cost of the model "
+               f"and of the code. The servers ran on CPU {', '.join(map(str, cfg.server_cpus))}, wrk on CPU "
+               f"{', '.join(map(str, cfg.loadgen_cpus))}.")
     out.append("")
-    rows = [f"| Measure | {name} | {t.twin} | vs nginx |", "|---|---|---|---|"]
+    rows = [f"| Measure | {name} | {t.twin} | floor | vs nginx | x floor |", "|---|---|---|---|---|---|"]
 
-    def row(measure, workload, param, metric, show, why_key):
+    def row(label, workload, param, metric, show, floor=True):
         mine = run.median(name, workload, param, metric)
         theirs = run.median(t.twin, workload, param, metric)
+        base = run.median(FLOOR, workload, param, metric) if floor else None
         if mine is None:
-            why = bench_report.skip_reason(run, name, why_key) or "not measured"
-            return [measure, why, show(theirs) if theirs is not None else "-", "-"]
-        ratio = run.ratio(t, workload, param, metric)
-        return [measure, show(mine), show(theirs) if theirs is not None else "-",
-                f"{ratio:.2f}x" if ratio is not None else "-"]
+            return [label, skip_reason(run, name, workload) or "not measured", show(theirs) if theirs else "-",
+                    "-", "-", "-"]
+        return [label, show(mine), show(theirs) if theirs is not None else "-", show(base) if base else "-",
+                fmt_ratio(run.ratio(t, workload, param, metric)),
+                fmt_ratio(mine / base) if base else "-"]
 
-    table = []
-    levels = cfg.levels
-    conns = lambda k: f"{k:,} connection{'s' if k != 1 else ''}"
-    i = 0
-    while i < len(levels):  # keep-alive, one row per connection count; a run of skipped ones is one row
-        n = levels[i]
-        if run.median(name, "keep-alive", n, "rps") is not None:
-            table.append(row(f"Keep-alive GET /, {conns(n)}, req/s", "keep-alive", n, "rps",
-                             bench_report._int, f"keep-alive {n}"))
-            i += 1
-            continue
-        j = i
-        while j < len(levels) and run.median(name, "keep-alive", levels[j], "rps") is None:
-            j += 1
-        skipped = levels[i:j]
-        label = bench_report._levels_text(skipped) + (" connections" if skipped != [1] else " connection")
-        cells = row(f"Keep-alive GET /, {label}, req/s", "keep-alive", n, "rps", bench_report._int,
-                    f"keep-alive {n}")
-        table.append(cells[:2] + ["-", "-"] if len(skipped) > 1 else cells)
-        i = j
-    table.append(row(f"Connection: close, {conns(cfg.close_conns)}, req/s", "close", cfg.close_conns, "rps",
-                     bench_report._int, "close"))
-    base = run.median(name, "keep-alive", cfg.block_conns, "p99_ms")
-    blocking = row(f"GET / p99, {conns(cfg.block_conns)}, {cfg.sleepers} `/sleep?ms={cfg.sleep_ms}` in flight"
-                   + (f" ({fmt_ms(base)} without)" if base is not None else ""),
-                   "blocking", cfg.block_conns, "p99_ms", fmt_ms, "blocking")
+    top = max(cfg.levels)
+    depth, close = cfg.pipeline_depth, cfg.close_conns
+    table = [
+        row(f"CPU per keep-alive request ({top} conn)", "keep-alive", top, "cpu_us", fmt_us),
+        row(f"CPU per pipelined request (x{depth})", "pipelined", depth, "cpu_us", fmt_us),
+        row("CPU per connection (Connection: close)", "close", close, "cpu_us", fmt_us),
+    ]
+    for n in cfg.levels:
+        table.append(row(f"Keep-alive GET /, {n} conn, req/s", "keep-alive", n, "rps", fmt_int))
+    table.append(row(f"Pipelined x{depth}, {cfg.pipeline_conns} conn, req/s", "pipelined", depth, "rps", fmt_int))
+    table.append(row(f"Connection: close, {close} conn, req/s", "close", close, "rps", fmt_int))
+    blocking = row(f"GET / p99, {cfg.sleepers} `/sleep?ms={cfg.sleep_ms}` in flight", "blocking", cfg.block_conns,
+                   "p99_ms", fmt_ms, floor=False)
     blocking[2] = "no blocking route"
     table.append(blocking)
-    table.append(row(f"Memory per idle connection, {cfg.idle:,} held", "idle", cfg.idle, "bytes_per_conn",
-                     bench_report._bytes, "memory"))
-    table.append(row("System calls per request", "syscalls", cfg.requests, "syscalls_per_req",
-                     bench_report._dec, "syscalls"))
+    table.append(row(f"Memory per idle connection (PSS), {cfg.idle:,} held", "idle", cfg.idle, "bytes_per_conn",
+                     fmt_bytes, floor=False))
+    table.append(row("System calls per keep-alive request", "syscalls", cfg.requests, "syscalls_per_req",
+                     lambda v: f"{v:.2f}"))
     rows += ["| " + " | ".join(cells) + " |" for cells in table]
     out += rows
     out.append("")
-    out.append(f"Measured by `make bench`{when}, medians of {cfg.runs} runs{missing}. The load generator "
-               f"shares the machine, so treat differences under ~15% as noise.{more}")
-    plot = bench_report.chapter_plot_name(name)
+    out.append(f"Measured by `make bench`{when}, medians of {cfg.runs} runs; treat differences under ~10% as "
+               f"noise.{more}")
+    plot = bench_plots.chapter_plot_name(name)
     out.append("")
     if (RESULTS / plot).exists():
-        out.append(f"![{name} against {t.twin} (docs/results/{plot})]({plot})")
-    else:
-        out.append(f"(No plot yet: `/usr/bin/python3 scripts/bench_report.py --from docs/results/bench.csv` "
-                   f"draws `docs/results/{plot}`.)")
+        out.append(f"![{name} against {t.twin} and the floor (docs/results/{plot})]({plot})")
+    for kind, caption in (("split", "where its CPU time goes"), ("flame", "its flame graph")):
+        image = f"profile-{name}-{kind}.png"
+        if (RESULTS / image).exists():
+            out.append("")
+            out.append(f"![{name}: {caption}, from `make profile CH={name[:2]}` (docs/results/{image})]({image})")
     return "\n".join(out)
 
 

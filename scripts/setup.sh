@@ -11,7 +11,11 @@ declare -A PACKAGES=(
   [build]="g++ cmake make libgtest-dev liburing-dev"
   [test]="python3 python3-pytest"
   [docs]="doxygen graphviz"
-  [bench]="wrk nginx-light python3-matplotlib strace"
+  [bench]="wrk nginx-light python3-matplotlib strace util-linux"
+  [tour]="wrk nginx-light"
+  [profile]="linux-perf wrk python3-matplotlib util-linux"
+  [try]="curl netcat-openbsd strace"
+  [attacks]="slowhttptest apache2-utils nghttp2-client"
   [fuzz]="clang libclang-rt-14-dev"
 )
 

@@ -16,12 +16,16 @@ nginx with one worker and with W workers gets the load and memory lines, for ref
 """
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import loadlib as L  # noqa: E402
+import load  # noqa: E402
+import procs  # noqa: E402
+import targets  # noqa: E402
+from benchdata import fmt_bytes, fmt_duration, fmt_ms  # noqa: E402
 
 LOAD_SECONDS = 2
 LOAD_CONNECTIONS = 16
@@ -38,8 +42,8 @@ def yes_no(elapsed, prompt):
     if elapsed is None:
         return False, "no (stalled)"
     if elapsed <= prompt:
-        return True, f"yes ({L.fmt_ms(elapsed * 1000)})"
-    return False, f"no ({L.fmt_ms(elapsed * 1000)})"
+        return True, f"yes ({fmt_ms(elapsed * 1000)})"
+    return False, f"no ({fmt_ms(elapsed * 1000)})"
 
 
 class Row:
@@ -52,49 +56,49 @@ class Row:
 
 
 def measure_load(srv, row, conns):
-    r = L.wrk(srv.url, conns, LOAD_SECONDS, threads=1)
+    r = load.wrk(srv.url, conns, LOAD_SECONDS, threads=1)
     row.rps = f"{r['rps']:,.0f}" + ("" if conns == LOAD_CONNECTIONS else f" ({conns} conn)")
-    row.p99 = L.fmt_ms(r["p99"])
+    row.p99 = fmt_ms(r["p99"])
 
 
 def measure_memory(srv, row):
-    _, _, per, held = L.idle_memory(srv, IDLE, budget=30, settle=0.3)
-    row.memory = (f"{per / 1024:,.1f} KiB" if per >= 10240 else f"{per:,.0f} B") + ("" if held else " (?)")
+    _, _, per, held = load.idle_memory(srv, IDLE, budget=30, settle=0.3)
+    row.memory = fmt_bytes(per) + ("" if held else " (?)")
 
 
 def tour_chapter(ch, cfg):
     row = Row(ch.name, ch.model)
     concurrent = ch.cap("concurrent")
     # Each model with its own default worker count: the tour shows the models as they ship.
-    srv = L.ChapterServer(ch, L.chapter_args(ch, None, IDLE, idle_timeout=60), cfg.docroot, cfg.logdir)
+    srv = targets.ChapterServer(ch, targets.chapter_args(ch, None, IDLE, idle_timeout=60), cfg.docroot, cfg.logdir)
     try:
         # Memory first, on the fresh server: memory that earlier connections used and freed stays
         # resident in the allocator and would be reused, hiding the cost of the new connections.
         if concurrent:
             measure_memory(srv, row)
             print(" memory,", end="", flush=True)
-            L.wait_serving(srv.address, 15)
+            load.wait_serving(srv.address, 15)
         else:
             row.memory = "n/a (one at a time)"
 
         measure_load(srv, row, LOAD_CONNECTIONS if concurrent else 1)
         print(" load", end="", flush=True)
 
-        ok, row.slow = yes_no(L.slowloris_probe(srv.address, SLOWLORIS, timeout=2.0), SLOW_PROMPT)
+        ok, row.slow = yes_no(load.slowloris_probe(srv.address, SLOWLORIS, timeout=2.0), SLOW_PROMPT)
         if ok != ch.cap("isolates_slow_clients"):
             row.mismatch.append("isolates_slow_clients")
-        L.wait_serving(srv.address, 15)
+        load.wait_serving(srv.address, 15)
         print(", slow clients", end="", flush=True)
 
-        times = L.blocking_probe(srv.address, SLEEPS, SLEEP_MS, PROBES, timeout=SLEEP_MS / 1000 + 1.5)
+        times = load.blocking_probe(srv.address, SLEEPS, SLEEP_MS, PROBES, timeout=SLEEP_MS / 1000 + 1.5)
         waited = [t for t in times if t is None or t > BLOCK_PROMPT]
         ok = not waited
-        row.blocking = f"yes ({L.fmt_ms(max(times) * 1000)})" if ok else \
+        row.blocking = f"yes ({fmt_ms(max(times) * 1000)})" if ok else \
             (f"no ({len(waited)}/{PROBES} stalled)" if None in waited else
-             f"no ({len(waited)}/{PROBES} waited, {L.fmt_ms(max(waited) * 1000)})")
+             f"no ({len(waited)}/{PROBES} waited, {fmt_ms(max(waited) * 1000)})")
         if ok != ch.cap("isolates_blocking_work"):
             row.mismatch.append("isolates_blocking_work")
-        L.wait_serving(srv.address, 15)
+        load.wait_serving(srv.address, 15)
         print(", blocking work", end="", flush=True)
     finally:
         srv.stop()
@@ -103,14 +107,14 @@ def tour_chapter(ch, cfg):
 
 def tour_nginx(workers, cfg):
     row = Row(f"nginx, {workers} worker{'s' if workers > 1 else ''}", "event loop per worker")
-    srv = L.NginxServer(workers, cfg.logdir)
+    srv = targets.NginxServer(workers, cfg.logdir)
     try:
         measure_memory(srv, row)
         print(" memory,", end="", flush=True)
-        L.wait_serving(srv.address, 15)
+        load.wait_serving(srv.address, 15)
         measure_load(srv, row, LOAD_CONNECTIONS)
         print(" load", end="", flush=True)
-        ok, row.slow = yes_no(L.slowloris_probe(srv.address, SLOWLORIS, timeout=2.0), SLOW_PROMPT)
+        ok, row.slow = yes_no(load.slowloris_probe(srv.address, SLOWLORIS, timeout=2.0), SLOW_PROMPT)
         print(", slow clients", end="", flush=True)
         row.blocking = "n/a (no /sleep)"
     finally:
@@ -121,18 +125,19 @@ def tour_nginx(workers, cfg):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--build", default="build")
-    p.add_argument("--workers", type=int, default=L.os.cpu_count() or 1,
+    p.add_argument("--workers", type=int, default=len(procs.usable_cpus()),
                    help="worker processes of the second nginx (default: cores)")
     p.add_argument("--no-nginx", action="store_true", help="leave out the nginx reference rows")
     cfg = p.parse_args()
     cfg.docroot = Path(cfg.build) / "www"
-    L.install_cleanup()
-    L.require_tools("wrk")
-    L.raise_nofile()
-    cfg.logdir = L.make_tempdir("tour-logs-")
+    procs.install_cleanup()
+    if not shutil.which("wrk"):
+        sys.exit("missing: wrk (scripts/setup.sh tour installs it)")
+    procs.raise_nofile()
+    cfg.logdir = procs.make_tempdir("tour-logs-")
     start = time.monotonic()
 
-    chapters = L.load_chapters(cfg.build)
+    chapters = targets.load_chapters(cfg.build)
     rows, notes = [], []
     print("The tour: each chapter for a few seconds under the same load and probes, with its default settings.")
     for ch in chapters:
@@ -148,7 +153,7 @@ def main():
         except Exception as e:
             print(f"  FAILED: {e}")
             notes.append(f"{ch.name}: {e}")
-    if not cfg.no_nginx and L.nginx_binary():
+    if not cfg.no_nginx and targets.nginx_binary():
         for w in sorted({1, cfg.workers}):
             print(f"  {'nginx ' + str(w) + 'w':<18}", end="", flush=True)
             try:
@@ -179,7 +184,7 @@ def main():
               "the test suite checks the claims properly).")
     for note in notes:
         print(f"not shown: {note}")
-    print(f"({L.fmt_duration(time.monotonic() - start)} min:s)")
+    print(f"({fmt_duration(time.monotonic() - start)} min:s)")
     return 0
 
 

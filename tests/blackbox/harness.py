@@ -1,43 +1,25 @@
 """The black-box harness: start a chapter's server, talk raw HTTP to it, stop it.
 
 Nothing here knows which chapter it runs: the registry (chapters/registry.json) names the
-binaries and what each model claims it can do.
+binaries and what each model claims it can do. Starting a server, reading responses and reading
+/proc are shared with the benchmark tools (scripts/serverlib.py); this file adds what tests need.
 """
 
-import json
 import os
 import re
-import select
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-REGISTRY = ROOT / "chapters" / "registry.json"
-STARTUP_TIMEOUT = 10.0  # seconds to wait for the "listening on" line
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from serverlib import (  # noqa: E402,F401  (re-exported for the tests)
+    ROOT, STARTUP_TIMEOUT, UNAVAILABLE_EXIT, Reader, Response, Unavailable, child_pids, cpu_seconds,
+    load_registry, read_response, stat_fields, tree_cpu_seconds, unavailable_reason, wait_listening)
+
 STOP_TIMEOUT = 2.0  # the protocol promises exit within 2 s of SIGTERM
-LISTENING = re.compile(rb"^listening on http://(\S+):(\d+)\s*$")
-# A chapter whose model needs something this machine lacks (io_uring switched off, say) exits
-# with this status at start-up, after one stderr line "<what> unavailable: <why>".
-UNAVAILABLE_EXIT = 3
-UNAVAILABLE = re.compile(rb"^\S+ unavailable: .+$", re.MULTILINE)
-
-
-def load_registry():
-    with open(REGISTRY, encoding="utf-8") as f:
-        return json.load(f)["chapters"]
-
-
-class Unavailable(RuntimeError):
-    """The server exited at start-up saying that this machine cannot run its model."""
-
-
-def unavailable_reason(returncode, stderr):
-    """The "<what> unavailable: <why>" line of a server that exited with UNAVAILABLE_EXIT, or None."""
-    match = UNAVAILABLE.search(stderr) if returncode == UNAVAILABLE_EXIT else None
-    return match.group(0).decode(errors="replace") if match else None
 
 
 class Server:
@@ -61,22 +43,9 @@ class Server:
         self._stderr = b""
 
     def _wait_listening(self):
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        line = b""
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.1)
-            if ready:
-                chunk = os.read(self.proc.stdout.fileno(), 1)
-                if not chunk:
-                    break
-                line += chunk
-                if line.endswith(b"\n"):
-                    match = LISTENING.match(line)
-                    if match:
-                        return match.group(1).decode(), int(match.group(2))
-                    line = b""
-            elif self.proc.poll() is not None:
-                break
+        listening = wait_listening(self.proc, STARTUP_TIMEOUT)
+        if listening:
+            return listening
         self.proc.kill()
         _, err = self.proc.communicate(timeout=5)
         reason = unavailable_reason(self.proc.returncode, err)
@@ -129,77 +98,6 @@ class Server:
             self.proc.stderr.close()
             self.proc.stderr = None
         return self._stderr.decode(errors="replace")
-
-
-class Response:
-    """A parsed HTTP response: status, headers (a list of pairs), body, and the raw bytes."""
-
-    def __init__(self, raw, status, reason, headers, body):
-        self.raw = raw
-        self.status = status
-        self.reason = reason
-        self.headers = headers
-        self.body = body
-
-    def header(self, name):
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return None
-
-    def header_names(self):
-        return [key for key, _ in self.headers]
-
-    def __repr__(self):
-        return f"<Response {self.status} {self.headers} {self.body[:60]!r}>"
-
-
-class Reader:
-    """Reads responses one by one from a socket, keeping bytes that belong to the next one."""
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.buffer = b""
-
-    def _fill(self):
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("connection closed before a full response")
-        self.buffer += chunk
-
-    def read(self, head_only=False):
-        while b"\r\n\r\n" not in self.buffer:
-            self._fill()
-        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
-        lines = head.split(b"\r\n")
-        version, status, reason = lines[0].decode().split(" ", 2)
-        assert version == "HTTP/1.1", lines[0]
-        headers = []
-        for line in lines[1:]:
-            name, value = line.decode().split(":", 1)
-            headers.append((name, value.strip()))
-        length = 0
-        for name, value in headers:
-            if name.lower() == "content-length":
-                length = int(value)
-        if head_only:
-            length = 0
-        while len(self.buffer) < length:
-            self._fill()
-        body, self.buffer = self.buffer[:length], self.buffer[length:]
-        return Response(head + b"\r\n\r\n" + body, int(status), reason, headers, body)
-
-    def at_eof(self, timeout=5.0):
-        """True if the peer closes without sending anything more within timeout."""
-        self.sock.settimeout(timeout)
-        try:
-            return self.buffer == b"" and self.sock.recv(1) == b""
-        except (ConnectionResetError, BrokenPipeError):
-            return True
-
-
-def read_response(sock, head_only=False):
-    return Reader(sock).read(head_only)
 
 
 def answered_within(sock, seconds):
@@ -262,37 +160,12 @@ def stable_fd_count(pid, limit=3.0):
     return count
 
 
-def _stat_fields(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()  # the name in parentheses may contain spaces
-
-
-def cpu_seconds(pid):
-    """CPU time of a process, its threads and its reaped children, from /proc."""
-    fields = _stat_fields(pid)
-    ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def child_pids(pid):
-    """The live children of a process (a forking server's)."""
-    children = []
-    for task in os.listdir("/proc"):
-        if task.isdigit():
-            try:
-                if int(_stat_fields(task)[1]) == pid:  # ppid
-                    children.append(int(task))
-            except (OSError, IndexError):
-                continue
-    return children
-
-
 def zombies(pid):
     """The children of a process that have exited and not been waited for (state Z)."""
     found = []
     for child in child_pids(pid):
         try:
-            if _stat_fields(child)[0] == "Z":
+            if stat_fields(child)[0] == "Z":
                 found.append(child)
         except OSError:
             continue  # reaped while we looked
@@ -302,7 +175,7 @@ def zombies(pid):
 def process_alive(pid):
     """True while a process runs: not gone, not a zombie."""
     try:
-        return _stat_fields(pid)[0] != "Z"
+        return stat_fields(pid)[0] != "Z"
     except OSError:
         return False
 
@@ -317,20 +190,7 @@ def wait_until(predicate, timeout):
         time.sleep(0.05)
 
 
-def children_cpu_seconds(pid):
-    """CPU time of the live children of a process."""
-    total = 0.0
-    for child in child_pids(pid):
-        try:
-            total += sum(int(f) for f in _stat_fields(child)[11:13]) / os.sysconf("SC_CLK_TCK")
-        except OSError:
-            continue
-    return total
-
-
-def server_cpu_seconds(pid):
-    """CPU time of a server: its process and threads, and its children, reaped or live."""
-    return cpu_seconds(pid) + children_cpu_seconds(pid)
+server_cpu_seconds = tree_cpu_seconds  # a server's process, threads and children
 
 
 def cpu_during(pid, seconds, children=True):

@@ -5,7 +5,11 @@ requires the answers of one connection in the order of its requests. And a serve
 queues must slow clients down when the queues are full, never drop or reorder their requests.
 """
 
+import socket
+import struct
 import time
+
+import pytest
 
 from harness import Reader
 
@@ -60,3 +64,53 @@ def test_many_pipelined_requests_on_many_connections(chapter, fresh_server):
     finally:
         for sock in socks:
             sock.close()
+
+
+def data_segments_from(port, action):
+    """TCP segments with a payload that leave `port` on loopback while action() runs, counted with a
+    raw packet socket (root only): with TCP_NODELAY every write of the server is at least one."""
+    try:
+        raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))  # ETH_P_ALL
+    except PermissionError:
+        pytest.skip("counting segments needs a raw packet socket (root, or CAP_NET_RAW)")
+    with raw:
+        raw.bind(("lo", 0))
+        raw.setblocking(False)
+        action()
+        time.sleep(0.1)
+        segments = 0
+        while True:
+            try:
+                packet, address = raw.recvfrom(65535)
+            except BlockingIOError:
+                return segments
+            if address[2] == socket.PACKET_OUTGOING:
+                continue  # loopback shows each packet twice: as sent, and as received
+            ip = packet[14:]
+            header, total = (ip[0] & 0x0F) * 4, struct.unpack("!H", ip[2:4])[0]
+            tcp = ip[header:]
+            if struct.unpack("!H", tcp[:2])[0] == port and total - header - (tcp[12] >> 4) * 4 > 0:
+                segments += 1
+
+
+def test_pipelined_burst_and_the_writes_it_costs(chapter, server):
+    """16 pipelined GET / in one write. An event-driven chapter (one that holds 10,000
+    connections) reads them with one read and answers them with one write: its output queue
+    gathers the responses. A lock-step chapter answers and writes one request at a time: at least
+    one segment per response. Both ways, as documented on the chapter pages."""
+    depth = 16
+    with server.connect(timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # the connection is set up and served
+        Reader(sock).read()
+
+        def burst():
+            pipeline(sock, ["/"] * depth)
+            reader = Reader(sock)
+            assert all(reader.read().body == b"Hello, World!" for _ in range(depth))
+
+        segments = data_segments_from(server.port, burst)
+    if chapter.caps["c10k"]:
+        assert segments <= depth // 4, f"{segments} segments for {depth} pipelined answers: written one by one"
+    else:
+        assert segments >= depth * 3 // 4, f"{segments} segments for {depth} answers: the lock-step model gathers?"

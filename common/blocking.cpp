@@ -45,6 +45,25 @@ int unread_bytes(int fd) {
   return ::ioctl(fd, FIONREAD, &pending) == 0 ? pending : 0;
 }
 
+// Writes everything queued, waiting whenever the socket is full: the event loops' queue, used in
+// lock-step.
+bool send_queued(int fd, OutputQueue& out, std::chrono::milliseconds stall_timeout) {
+  Deadline hard = kNoDeadline;
+  for (;;) {
+    switch (out.flush(fd)) {
+      case FlushResult::kDone:
+        return true;
+      case FlushResult::kError:
+        return false;  // EPIPE, ECONNRESET: the client is gone
+      case FlushResult::kWouldBlock:
+        if (!wait_writable(fd, stall_timeout, hard)) {
+          return false;
+        }
+        break;
+    }
+  }
+}
+
 }  // namespace
 
 std::optional<Fd> accept_or_back_off(int listener) {
@@ -67,23 +86,9 @@ std::optional<Fd> accept_or_back_off(int listener) {
 }
 
 bool send_response(int fd, Response response, std::chrono::milliseconds stall_timeout) {
-  // The same queue the event loops use; here we simply wait whenever it would block.
   OutputQueue out;
   out.push(std::move(response));
-  Deadline hard = kNoDeadline;
-  for (;;) {
-    switch (out.flush(fd)) {
-      case FlushResult::kDone:
-        return true;
-      case FlushResult::kError:
-        return false;  // EPIPE, ECONNRESET: the client is gone
-      case FlushResult::kWouldBlock:
-        if (!wait_writable(fd, stall_timeout, hard)) {
-          return false;
-        }
-        break;
-    }
-  }
+  return send_queued(fd, out, stall_timeout);
 }
 
 void close_gracefully(Fd client, bool drain) {
@@ -137,7 +142,15 @@ void serve_connection(Fd client, const App& app, const Options& options) {
       continue;
     }
 
-    // 2. We need more bytes. A client that half-closed will send none: we are done.
+    // 2. We need more bytes. A head that asks for its body with "Expect: 100-continue" gets the
+    // interim answer first (RFC 9110 section 10.1.1). A client that half-closed will send none.
+    if (parser.take_continue(in.readable())) {
+      OutputQueue interim;
+      interim.push_bytes(kContinueResponse);
+      if (!send_queued(client.get(), interim, options.request_timeout)) {
+        return;
+      }
+    }
     if (peer_closed) {
       return;
     }

@@ -50,6 +50,196 @@ std::string_view trim_whitespace(std::string_view s) noexcept {
   return s;
 }
 
+void skip_ws(std::string_view s, std::size_t& i) noexcept {  // OWS and BWS: *( SP / HTAB )
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) {
+    ++i;
+  }
+}
+
+bool skip_token(std::string_view s, std::size_t& i) noexcept;  // below: is_token_char is public
+
+// quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE (RFC 9110 section 5.6.4), s[i] == '"'.
+bool skip_quoted_string(std::string_view s, std::size_t& i) noexcept {
+  const auto text = [](char c) {  // HTAB, SP, VCHAR, obs-text: no other control character
+    const auto u = static_cast<unsigned char>(c);
+    return c == '\t' || (u >= 0x20 && u != 0x7F);
+  };
+  for (++i; i < s.size(); ++i) {
+    if (s[i] == '"') {
+      ++i;
+      return true;
+    }
+    if (s[i] == '\\' && (++i == s.size() || !text(s[i]))) {
+      return false;  // quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )
+    }
+    if (!text(s[i])) {
+      return false;
+    }
+  }
+  return false;  // unterminated
+}
+
+// token / quoted-string, the value of a parameter or of a chunk extension.
+bool skip_token_or_quoted(std::string_view s, std::size_t& i) noexcept {
+  return i < s.size() && s[i] == '"' ? skip_quoted_string(s, i) : skip_token(s, i);
+}
+
+bool is_unreserved(char c) noexcept {  // RFC 3986 section 2.3
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '-' || c == '.' ||
+         c == '_' || c == '~';
+}
+
+bool is_sub_delim(char c) noexcept {  // RFC 3986 section 2.2
+  return std::string_view("!$&'()*+,;=").find(c) != std::string_view::npos;
+}
+
+bool is_pct_encoded(std::string_view s, std::size_t i) noexcept {  // s[i] == '%'
+  return s.size() - i >= 3 && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0;
+}
+
+// Where an authority appears: the Host field may have an empty host (RFC 9112 section 3.2),
+// an http URI may not (RFC 9110 section 4.2.1), and CONNECT's target must have a port.
+enum class Authority { kHostField, kUri, kConnect };
+
+// uri-host [ ":" port ] (RFC 9110 section 7.2; RFC 3986 sections 3.2.2 and 3.2.3), one pass:
+// uri-host = IP-literal / IPv4address / reg-name, port = *DIGIT. Deliberately stricter than
+// reg-name in one way: no ',' (a Host holding "a, b" is two Host lines combined).
+bool is_host_port(std::string_view a, Authority where) noexcept {
+  std::size_t i = 0;
+  if (!a.empty() && a.front() == '[') {  // IP-literal = "[" ( IPv6address / IPvFuture ) "]"
+    const std::size_t close = a.find(']');
+    if (close == std::string_view::npos || close == 1) {
+      return false;
+    }
+    for (std::size_t j = 1; j < close; ++j) {
+      const char c = a[j];
+      if (!(is_unreserved(c) || (is_sub_delim(c) && c != ',') || c == ':')) {
+        return false;  // a coarse IPv6/IPvFuture check: the characters they may hold
+      }
+    }
+    i = close + 1;
+  } else {  // reg-name = *( unreserved / pct-encoded / sub-delims ), IPv4address included
+    for (; i < a.size() && a[i] != ':'; ++i) {
+      if (a[i] == '%' && is_pct_encoded(a, i)) {
+        i += 2;
+      } else if (!is_unreserved(a[i]) && !(is_sub_delim(a[i]) && a[i] != ',')) {
+        return false;  // '@' (userinfo), '/', '?', '#', ',', whitespace, obs-text, a bad '%'
+      }
+    }
+    if (i == 0 && where != Authority::kHostField) {
+      return false;  // an http URI with an empty host is invalid
+    }
+  }
+  if (i == a.size()) {
+    return where != Authority::kConnect;
+  }
+  if (a[i] != ':') {
+    return false;
+  }
+  const std::string_view port = a.substr(i + 1);
+  return std::all_of(port.begin(), port.end(), is_digit) &&
+         !(where == Authority::kConnect && port.empty());
+}
+
+// path-abempty [ "?" query ] (RFC 3986 sections 3.3 and 3.4): pchar, '/', '?' and well-formed
+// percent-escapes only.
+bool is_path_and_query(std::string_view s) noexcept {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      if (!is_pct_encoded(s, i)) {
+        return false;
+      }
+      i += 2;
+    } else if (!is_unreserved(s[i]) && !is_sub_delim(s[i]) &&
+               std::string_view(":@/?").find(s[i]) == std::string_view::npos) {
+      return false;  // '"', '<', '>', '\\', '^', '`', '{', '|', '}', '[', ']', '#', controls...
+    }
+  }
+  return true;
+}
+
+// chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ), chunk-ext-name =
+// token, chunk-ext-val = token / quoted-string (RFC 9112 section 7.1.1): parsed, to be skipped.
+bool is_chunk_ext(std::string_view s) noexcept {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    skip_ws(s, i);
+    if (i == s.size() || s[i] != ';') {
+      return false;  // whitespace after the size not followed by ';', or junk
+    }
+    ++i;
+    skip_ws(s, i);
+    if (!skip_token(s, i)) {
+      return false;  // a bare ';', or a name that is not a token
+    }
+    std::size_t j = i;
+    skip_ws(s, j);
+    if (j < s.size() && s[j] == '=') {
+      ++j;
+      skip_ws(s, j);
+      if (!skip_token_or_quoted(s, j)) {
+        return false;  // no value, or an unterminated quoted-string
+      }
+      i = j;
+    }
+  }
+  return true;
+}
+
+// Transfer-Encoding = #transfer-coding; transfer-coding = token *( OWS ";" OWS
+// transfer-parameter ); transfer-parameter = token BWS "=" BWS ( token / quoted-string )
+// (RFC 9112 section 6.1, RFC 9110 section 10.1.4). Calls visit(coding name, has parameters) for
+// each coding in order; returns false on a syntax error. Quoted-strings may hold commas.
+template <typename Visit>
+bool for_each_transfer_coding(std::string_view s, Visit visit) {
+  std::size_t i = 0;
+  for (;;) {
+    skip_ws(s, i);
+    if (i == s.size()) {
+      return true;
+    }
+    if (s[i] == ',') {  // an empty list element (RFC 9110 section 5.6.1.2)
+      ++i;
+      continue;
+    }
+    const std::size_t name_start = i;
+    if (!skip_token(s, i)) {
+      return false;
+    }
+    const std::string_view name = s.substr(name_start, i - name_start);
+    bool parameters = false;
+    for (;;) {
+      skip_ws(s, i);
+      if (i == s.size() || s[i] != ';') {
+        break;
+      }
+      ++i;
+      skip_ws(s, i);
+      if (!skip_token(s, i)) {
+        return false;  // a dangling ';'
+      }
+      skip_ws(s, i);
+      if (i == s.size() || s[i] != '=') {
+        return false;  // a parameter without a value
+      }
+      ++i;
+      skip_ws(s, i);
+      if (!skip_token_or_quoted(s, i)) {
+        return false;
+      }
+      parameters = true;
+    }
+    visit(name, parameters);
+    if (i == s.size()) {
+      return true;
+    }
+    if (s[i] != ',') {
+      return false;  // "ch unked"
+    }
+    ++i;
+  }
+}
+
 // Checks one "name: value" line (a header or a trailer). Returns the colon's offset, or
 // kNotAField when the line is obs-fold, has an invalid name (whitespace before the colon
 // included) or a control character in its value.
@@ -91,6 +281,18 @@ bool is_token_char(char c) noexcept {
   return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
+namespace {
+
+bool skip_token(std::string_view s, std::size_t& i) noexcept {  // token = 1*tchar
+  const std::size_t start = i;
+  while (i < s.size() && is_token_char(s[i])) {
+    ++i;
+  }
+  return i > start;
+}
+
+}  // namespace
+
 bool iequals(std::string_view a, std::string_view b) noexcept {
   const auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; };
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
@@ -110,11 +312,12 @@ void RequestParser::reset() noexcept {
   const std::vector<HeaderSpan> no_spans;
   stage_ = Stage::kHead;
   error_status_ = 0;
-  start_ = scanned_ = head_end_ = cursor_ = trailer_bytes_ = 0;
+  start_ = scanned_ = head_end_ = cursor_ = trailer_bytes_ = trailer_fields_ = 0;
   line_end_ = kNotFound;
   content_length_ = chunk_left_ = 0;
-  chunked_ = false;
-  method_ = target_ = path_ = query_ = Span{};
+  leading_ = true;
+  chunked_ = expects_continue_ = continue_taken_ = false;
+  method_ = target_ = path_ = query_ = authority_ = host_field_ = Span{};
   method_kind_ = Method::kOther;
   minor_version_ = 1;
   keep_alive_ = true;
@@ -180,15 +383,21 @@ ParseResult RequestParser::find_head_end(std::string_view input) {
     const ParseResult over_limit = check_incomplete_head(input.substr(0, i));
     return over_limit.status == ParseStatus::kError ? over_limit : fail(status);
   };
-  if (scanned_ == 0) {
-    // RFC 9112 section 2.2: ignore an empty line before the request line (some clients send an
-    // extra CRLF after a POST body).
-    if (input == "\r") {
-      return kNeedMore;
+  if (leading_) {
+    // RFC 9112 section 2.2: ignore empty lines before the request line (some clients send an extra
+    // CRLF after a POST body), as many as fit the request line's limit. CRLF only: a bare LF or
+    // CR stays an error. start_ keeps its place between calls, so each byte is looked at once.
+    while (input.size() - start_ >= 2 && input[start_] == '\r' && input[start_ + 1] == '\n') {
+      start_ += 2;
+      if (start_ > kMaxRequestLineSize) {
+        return fail(400);
+      }
     }
-    if (input.starts_with("\r\n")) {
-      start_ = scanned_ = 2;
+    if (input.size() == start_ || (input.size() - start_ == 1 && input[start_] == '\r')) {
+      return kNeedMore;  // perhaps more empty lines; a lone CR is looked at again
     }
+    leading_ = false;
+    scanned_ = start_;
   }
   for (std::size_t i = scanned_; i < input.size(); ++i) {
     if (input[i] == '\r') {
@@ -267,38 +476,60 @@ int RequestParser::parse_request_line(std::string_view input) {
   if (target.size() > kMaxTargetSize) {
     return 414;
   }
-  const auto visible = [](char c) { return c > 0x20 && c < 0x7F && c != '#'; };
-  if (target.empty() || !std::all_of(target.begin(), target.end(), visible)) {
-    return 400;  // a second space, a control character, non-ASCII, or a fragment
+  if (target.empty()) {
+    return 400;  // a second space
   }
   if (version.size() != 8 || !version.starts_with("HTTP/") || !is_digit(version[5]) ||
       version[6] != '.' || !is_digit(version[7])) {
     return 400;
   }
-  if (version[5] != '1' || version[7] > '1') {
-    return 505;  // well-formed, but not a version we speak
+  if (version[5] != '1') {
+    return 505;  // well-formed, but not a major version we speak
   }
 
   method_kind_ = method_from_name(method);
-  minor_version_ = version[7] - '0';
+  // RFC 9110 section 6.2: a higher minor version of 1 is processed as 1.1, the highest we know.
+  minor_version_ = version[7] == '0' ? 0 : 1;
   method_ = {start_, method.size()};
   target_ = {start_ + sp1 + 1, target.size()};
+  return parse_target(method, target);
+}
 
-  // origin-form "/path?query", or absolute-form "http://host/path?query" (which a server must
-  // accept); the asterisk-form "*" only makes sense for OPTIONS, a method we do not know.
+// The four forms of request-target (RFC 9112 section 3.2): origin-form "/path?query";
+// absolute-form "http://authority/path?query", which a server must accept; authority-form
+// "host:port", for CONNECT only; and asterisk-form "*", for a server-wide OPTIONS only. Every
+// character of a path and query is checked against RFC 3986 (a SHOULD of RFC 9112 section 3).
+int RequestParser::parse_target(std::string_view method, std::string_view target) {
+  if (method == "CONNECT") {
+    if (!is_host_port(target, Authority::kConnect)) {
+      return 400;
+    }
+    authority_ = target_;
+    return 0;  // well-formed: the routes answer 501, since we are no proxy
+  }
   std::size_t path_start = 0;
+  if (target == "*") {
+    path_ = target_;
+    return method == "OPTIONS" ? 0 : 400;
+  }
   if (target.front() != '/') {
     const std::size_t scheme_end = target.find("://");
     const std::string_view scheme = target.substr(0, scheme_end);
-    if (target == "*" && method_kind_ == Method::kOther) {
-      path_start = 0;
-    } else if (scheme_end != std::string_view::npos &&
-               (iequals(scheme, "http") || iequals(scheme, "https"))) {
-      // The authority ends at the first '/' or '?': "http://host?a=/b" has no path.
-      path_start = std::min(target.find_first_of("/?", scheme_end + 3), target.size());
-    } else {
+    if (scheme_end == std::string_view::npos ||
+        !(iequals(scheme, "http") || iequals(scheme, "https"))) {
       return 400;
     }
+    // The authority ends at the first '/' or '?': "http://host?a=/b" has no path.
+    const std::size_t authority_start = scheme_end + 3;
+    path_start = std::min(target.find_first_of("/?", authority_start), target.size());
+    if (!is_host_port(target.substr(authority_start, path_start - authority_start),
+                      Authority::kUri)) {
+      return 400;  // userinfo, an empty host, a bad port (RFC 9110 sections 4.2.1 and 4.2.4)
+    }
+    authority_ = {target_.offset + authority_start, path_start - authority_start};
+  }
+  if (!is_path_and_query(target.substr(path_start))) {
+    return 400;  // a character a URI may not hold, a control character, a fragment, a bad '%'
   }
   const std::size_t question = std::min(target.find('?', path_start), target.size());
   path_ = {target_.offset + path_start, question - path_start};
@@ -336,22 +567,31 @@ int RequestParser::parse_header_lines(std::string_view input) {
 // Decides how the body is framed, and whether the connection persists, from the headers.
 int RequestParser::decide_framing(std::string_view input) {
   int hosts = 0;
+  bool bad_host = false;
   bool has_length = false;
   bool bad_length = false;
   std::optional<std::uint64_t> length;
+  std::string_view length_digits;  // the first value, without leading zeros
   bool has_coding = false;
+  bool bad_coding = false;
   int chunked_codings = 0;
+  bool last_is_chunked = false;
+  bool chunked_parameters = false;
   bool other_coding = false;
   bool connection_close = false;
   bool connection_keep_alive = false;
+  bool continue_expected = false;
 
   for (const HeaderSpan& span : header_spans_) {
     const std::string_view name = input.substr(span.name.offset, span.name.length);
     const std::string_view value = input.substr(span.value.offset, span.value.length);
     if (iequals(name, "Host")) {
       ++hosts;
+      bad_host |= !is_host_port(value, Authority::kHostField);
+      host_field_ = span.value;
     } else if (iequals(name, "Content-Length")) {
       // Digits only; a list ("5, 5") or repeated header is accepted when every value agrees.
+      // Values are compared as digit strings, so two lengths over the limit that differ differ.
       has_length = true;
       bad_length |= value.empty();
       for_each_list_element(value, [&](std::string_view element) {
@@ -360,38 +600,50 @@ int RequestParser::decide_framing(std::string_view input) {
           bad_length |= !is_digit(c);
           n = std::min<std::uint64_t>(n * 10 + static_cast<unsigned>(c - '0'), kTooLarge);
         }
-        bad_length |= length.has_value() && *length != n;
+        std::string_view digits = element;
+        while (digits.size() > 1 && digits.front() == '0') {
+          digits.remove_prefix(1);
+        }
+        bad_length |= length.has_value() && digits != length_digits;
         length = n;
+        length_digits = digits;
       });
     } else if (iequals(name, "Transfer-Encoding")) {
       has_coding = true;
-      for_each_list_element(value, [&](std::string_view coding) {
-        if (iequals(coding, "chunked")) {
-          ++chunked_codings;
-        } else {
-          other_coding = true;
-        }
+      bool any = false;
+      bad_coding |= !for_each_transfer_coding(value, [&](std::string_view coding, bool params) {
+        any = true;
+        last_is_chunked = iequals(coding, "chunked");  // the lines are in order: the last wins
+        chunked_codings += last_is_chunked ? 1 : 0;
+        chunked_parameters |= last_is_chunked && params;
+        other_coding |= !last_is_chunked;
       });
+      bad_coding |= !any;  // a Transfer-Encoding line with no coding
     } else if (iequals(name, "Connection")) {
       for_each_list_element(value, [&](std::string_view option) {
         connection_close |= iequals(option, "close");
         connection_keep_alive |= iequals(option, "keep-alive");
       });
+    } else if (iequals(name, "Expect")) {
+      for_each_list_element(value, [&](std::string_view expectation) {
+        continue_expected |= iequals(expectation, "100-continue");
+      });
     }
   }
 
-  if (hosts > 1 || (minor_version_ == 1 && hosts != 1)) {
+  // RFC 9112 section 3.2: exactly one Host in HTTP/1.1, at most one in 1.0, and a valid one.
+  if (bad_host || hosts > 1 || (minor_version_ == 1 && hosts != 1)) {
     return 400;
   }
   if (has_coding) {
-    if (has_length || minor_version_ == 0) {
+    if (bad_coding || has_length || minor_version_ == 0) {
       return 400;  // both framings at once is how requests are smuggled; 1.0 has no chunked
     }
-    if (other_coding) {
-      return 501;  // gzip, deflate...: we could not find where the body ends
+    if (!last_is_chunked || chunked_codings != 1 || chunked_parameters) {
+      return 400;  // chunked not last (RFC 9112 section 6.3), twice, or with parameters
     }
-    if (chunked_codings != 1) {
-      return 400;
+    if (other_coding) {
+      return 501;  // "gzip, chunked": framed, but a coding we do not decode
     }
     chunked_ = true;
     cursor_ = head_end_;
@@ -410,7 +662,18 @@ int RequestParser::decide_framing(std::string_view input) {
     stage_ = Stage::kDone;  // no body
   }
   keep_alive_ = !connection_close && (minor_version_ == 1 || connection_keep_alive);
+  // RFC 9110 section 10.1.1: only HTTP/1.1 knows 100-continue, and only a body is waited for.
+  expects_continue_ = continue_expected && minor_version_ == 1 && (chunked_ || content_length_ > 0);
   return 0;
+}
+
+bool RequestParser::take_continue(std::string_view input) noexcept {
+  if (!expects_continue_ || continue_taken_ || input.size() > head_end_ ||
+      (stage_ != Stage::kBody && stage_ != Stage::kChunkSize)) {
+    return false;
+  }
+  continue_taken_ = true;
+  return true;
 }
 
 // chunked-body = *chunk last-chunk trailer-section CRLF, decoded into chunked_body_.
@@ -432,10 +695,8 @@ ParseResult RequestParser::parse_chunked(std::string_view input) {
         for (; i < line.size() && hex_value(line[i]) >= 0; ++i) {
           size = std::min<std::uint64_t>(size * 16 + hex_value(line[i]), kTooLarge);
         }
-        // After the size: optional whitespace, then nothing or ";extension" (which we ignore).
-        const std::string_view rest = trim_whitespace(line.substr(i));
-        if (i == 0 || line.size() > kMaxChunkLineSize || (!rest.empty() && rest.front() != ';') ||
-            !std::all_of(rest.begin(), rest.end(), is_field_value_char)) {
+        // After the size: nothing, or extensions, well-formed and ignored.
+        if (i == 0 || line.size() > kMaxChunkLineSize || !is_chunk_ext(line.substr(i))) {
           return fail(400);
         }
         if (chunked_body_.size() + size > kMaxBodySize) {
@@ -489,6 +750,9 @@ ParseResult RequestParser::parse_chunked(std::string_view input) {
         if (check_field_line(line) == kNotAField) {
           return fail(400);
         }
+        if (++trailer_fields_ > kMaxHeaderCount) {
+          return fail(431);
+        }
         trailer_bytes_ += line_size + 2;
         break;
       }
@@ -512,6 +776,7 @@ ParseResult RequestParser::complete(std::string_view input) {
   for (const HeaderSpan& span : header_spans_) {
     request_.headers.push_back({view(span.name), view(span.value)});
   }
+  request_.host = authority_.length > 0 ? view(authority_) : view(host_field_);
   request_.head = input.substr(start_, head_end_ - 2 - start_);
   request_.body =
       chunked_ ? std::string_view(chunked_body_) : input.substr(head_end_, content_length_);

@@ -21,6 +21,9 @@ namespace common {
 /// decoding it removes the chunk framing. The rules it enforces are written in docs/protocol.md.
 /// @{
 
+/// The interim response to "Expect: 100-continue" (no header: a 1xx has no Content-Length).
+inline constexpr std::string_view kContinueResponse = "HTTP/1.1 100 Continue\r\n\r\n";
+
 /// Size limits. A request over one of them is answered with the status in the comment.
 inline constexpr std::size_t kMaxTargetSize = 8 * 1024;          ///< request-target: 414
 inline constexpr std::size_t kMaxHeaderSectionSize = 32 * 1024;  ///< header lines: 431
@@ -45,6 +48,7 @@ struct Request {
   std::string_view query;          ///< after '?', without it; empty if none
   int minor_version = 1;           ///< 0 for HTTP/1.0, 1 for HTTP/1.1
   std::vector<Header> headers;     ///< in the order received
+  std::string_view host;           ///< the target URI's authority: absolute-form's, else Host's
   std::string_view head;           ///< the request line and header lines, each with its CRLF
   std::string_view body;           ///< the decoded body (empty if none)
   bool keep_alive = true;          ///< whether the connection may carry another request
@@ -77,6 +81,12 @@ class RequestParser {
   [[nodiscard]] ParseResult parse(std::string_view input);
   /// The request; valid after parse() returned kComplete, until the input changes or reset().
   [[nodiscard]] const Request& request() const noexcept { return request_; }
+  /// After parse() returned kIncomplete for @p input: true, once per request, when the head is
+  /// complete, it asks for its body with "Expect: 100-continue" (HTTP/1.1 only), and no byte of
+  /// that body is in @p input yet. The caller then sends kContinueResponse before it waits for the
+  /// body (RFC 9110 section 10.1.1); a request the parser refuses from its head alone (413 for an
+  /// announced body over the limit) was answered with kError at once instead.
+  [[nodiscard]] bool take_continue(std::string_view input) noexcept;
   /// Prepares for the next request, keeping allocated capacity.
   void reset() noexcept;
 
@@ -94,6 +104,7 @@ class RequestParser {
   ParseResult find_head_end(std::string_view input);
   ParseResult check_incomplete_head(std::string_view input);
   int parse_request_line(std::string_view input);
+  int parse_target(std::string_view method, std::string_view target);
   int parse_header_lines(std::string_view input);
   int decide_framing(std::string_view input);
   ParseResult parse_chunked(std::string_view input);
@@ -104,7 +115,7 @@ class RequestParser {
 
   Stage stage_ = Stage::kHead;
   int error_status_ = 0;
-  std::size_t start_ = 0;             // an empty line ignored before the request line (0 or 2)
+  std::size_t start_ = 0;             // empty lines ignored before the request line end here
   std::size_t scanned_ = 0;           // how far the search for the end of the head got
   std::size_t line_end_ = kNotFound;  // offset of the CR that ends the request line
   std::size_t head_end_ = 0;          // offset just past the blank line that ends the head
@@ -112,8 +123,12 @@ class RequestParser {
   std::uint64_t content_length_ = 0;  // the body size announced by Content-Length
   std::uint64_t chunk_left_ = 0;      // bytes of the current chunk not yet copied
   std::size_t trailer_bytes_ = 0;     // size of the chunked trailer section so far
+  std::size_t trailer_fields_ = 0;    // trailer fields so far, held to the header count limit
+  bool leading_ = true;               // still skipping empty lines before the request line
   bool chunked_ = false;
-  Span method_, target_, path_, query_;
+  bool expects_continue_ = false;  // Expect: 100-continue on a request with a body to come
+  bool continue_taken_ = false;    // take_continue() said yes for this request
+  Span method_, target_, path_, query_, authority_, host_field_;
   Method method_kind_ = Method::kOther;
   int minor_version_ = 1;
   bool keep_alive_ = true;

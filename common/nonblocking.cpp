@@ -66,6 +66,14 @@ void OutputQueue::push(Response response) {
   }
 }
 
+void OutputQueue::push_bytes(std::string_view bytes) {
+  if (segments_.empty() || segments_.back().file.valid()) {
+    segments_.emplace_back();
+  }
+  segments_.back().bytes += bytes;
+  pending_ += bytes.size();
+}
+
 void OutputQueue::account(std::size_t n) noexcept {
   pending_ -= n;
   sent_ += n;

@@ -58,6 +58,10 @@ class OutputQueue {
   /// ownership of the response's file descriptor, which is closed once sent or on clear().
   void push(Response response);
 
+  /// Queues @p bytes as they are, after what is queued: an interim response such as
+  /// "100 Continue", which has no body and no Content-Length.
+  void push_bytes(std::string_view bytes);
+
   /// Writes as much as the non-blocking socket @p fd accepts. Partial writes are remembered;
   /// EINTR is retried; never waits.
   [[nodiscard]] FlushResult flush(int fd);

@@ -94,6 +94,7 @@ bool Connection::take_requests(const Context& ctx) {
     }
     const common::ParseResult parsed = parser_.parse(in_.readable());
     if (parsed.status == common::ParseStatus::kIncomplete) {
+      continue_if_asked();
       break;
     }
     if (parsed.status == common::ParseStatus::kError) {
@@ -112,6 +113,14 @@ void Connection::answer_inline(const Context& ctx, std::size_t consumed) {
   parser_.reset();
   activity_ = Clock::now();
   push(std::move(response));
+}
+
+// A head that asks for its body with "Expect: 100-continue" and has none of it yet gets the
+// interim answer, after every answer before it (RFC 9110 section 10.1.1).
+void Connection::continue_if_asked() {
+  if (parser_.take_continue(in_.readable())) {
+    out_.push_bytes(common::kContinueResponse);
+  }
 }
 
 // Queues a response. A closing one is the last: nothing after it is read, answered or sent.
@@ -156,6 +165,8 @@ bool Connection::hand_off(const Context& ctx) {
   if (count == 0) {
     if (parsed.status == common::ParseStatus::kError) {
       push(ctx.app.reject(parsed.error_status));
+    } else {
+      continue_if_asked();
     }
     return false;
   }

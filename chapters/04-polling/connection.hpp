@@ -118,6 +118,7 @@ class Connection {
   void answer_inline(const Context& ctx, std::size_t consumed);
   bool hand_off(const Context& ctx);
   void push(common::Response response);
+  void continue_if_asked();
   common::FlushResult flush();
   Interest settle(const Context& ctx, common::FlushResult flushed);
   Interest begin_lingering();

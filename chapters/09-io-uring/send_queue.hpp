@@ -7,6 +7,7 @@
 #include <list>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/fd.hpp"
 #include "common/http_response.hpp"
@@ -61,6 +62,15 @@ class SendQueue {
       item.bytes += response.body;
       pending_ += response.body.size();
     }
+  }
+
+  /// Queues @p bytes as they are: an interim response such as "100 Continue".
+  void push_bytes(std::string_view bytes) {
+    if (out_.empty() || out_.back().file.valid() || (busy_ && out_.size() == 1)) {
+      out_.emplace_back();
+    }
+    out_.back().bytes += bytes;
+    pending_ += bytes.size();
   }
 
   /// The next operation, and marks the queue busy until sent() or read() reports it; kNothing

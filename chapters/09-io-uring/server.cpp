@@ -332,6 +332,9 @@ void Server::answer_requests(Connection& c) {
   while (!c.close_after_flush && c.out.pending_bytes() < common::kOutputCap) {
     const common::ParseResult parsed = c.parser.parse(c.in.readable());
     if (parsed.status == common::ParseStatus::kIncomplete) {
+      if (c.parser.take_continue(c.in.readable())) {
+        c.out.push_bytes(common::kContinueResponse);  // RFC 9110 section 10.1.1
+      }
       return;
     }
     if (parsed.status == common::ParseStatus::kError) {

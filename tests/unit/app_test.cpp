@@ -248,7 +248,9 @@ TEST_F(AppTest, PercentEncodedRoutes) {
 }
 
 TEST_F(AppTest, BadEscapeIs400) {
-  for (const char* target : {"/%zz", "/echo%4", "/%00", "/static/a%00.txt"}) {
+  // A malformed escape is the parser's 400 (http_parser_test); a NUL is well-formed and the
+  // app's to refuse.
+  for (const char* target : {"/%00", "/static/a%00.txt", "/echo%00"}) {
     SCOPED_TRACE(target);
     const Response response = get(target);
     EXPECT_EQ(response.status, 400);

@@ -30,6 +30,7 @@ struct Parsed {
   std::string target;
   std::string path;
   std::string query;
+  std::string host;
   int minor_version = -1;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string head;
@@ -39,6 +40,14 @@ struct Parsed {
   bool operator==(const Parsed&) const = default;
 };
 
+std::string repeated(std::string_view text, int times) {
+  std::string out;
+  for (int i = 0; i < times; ++i) {
+    out += text;
+  }
+  return out;
+}
+
 Parsed copy_of(const common::Request& request) {
   Parsed parsed;
   parsed.method = request.method;
@@ -46,6 +55,7 @@ Parsed copy_of(const common::Request& request) {
   parsed.target = request.target;
   parsed.path = request.path;
   parsed.query = request.query;
+  parsed.host = request.host;
   parsed.minor_version = request.minor_version;
   for (const common::Header& header : request.headers) {
     parsed.headers.emplace_back(header.name, header.value);
@@ -700,8 +710,10 @@ TEST(HttpParser, MalformedRequestsAreRejected) {
       {"no colon", "GET / HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n", 400},
       {"missing version", "GET /\r\nHost: x\r\n\r\n", 400},
       {"missing target", "GET\r\nHost: x\r\n\r\n", 400},
-      {"empty request line", "\r\n\r\n\r\n", 400},
-      {"two leading empty lines", "\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"empty lines then a bare LF", "\r\n\r\n\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"empty lines then a bare CR", "\r\n\r\n\rGET / HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"more empty lines than a request line may hold",
+       repeated("\r\n", 4200) + "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 400},
       {"leading space", " GET / HTTP/1.1\r\nHost: x\r\n\r\n", 400},
       {"lowercase version", "GET / http/1.1\r\nHost: x\r\n\r\n", 400},
       {"HTTP/1", "GET / HTTP/1\r\nHost: x\r\n\r\n", 400},
@@ -710,7 +722,7 @@ TEST(HttpParser, MalformedRequestsAreRejected) {
       {"HTTP/a.b", "GET / HTTP/a.b\r\nHost: x\r\n\r\n", 400},
       {"trailing space after version", "GET / HTTP/1.1 \r\nHost: x\r\n\r\n", 400},
       {"HTTP/2.0", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505},
-      {"HTTP/1.2", "GET / HTTP/1.2\r\nHost: x\r\n\r\n", 505},
+      {"HTTP/3.0", "GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505},
       {"HTTP/0.9", "GET / HTTP/0.9\r\nHost: x\r\n\r\n", 505},
       {"two spaces after method", "GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400},
       {"two spaces after target", "GET /  HTTP/1.1\r\nHost: x\r\n\r\n", 400},
@@ -739,8 +751,59 @@ TEST(HttpParser, MalformedRequestsAreRejected) {
        400},
       {"CL and TE", with_headers("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", "hello"),
        400},
-      {"TE gzip", with_headers("Transfer-Encoding: gzip\r\n"), 501},
-      {"TE gzip, chunked", with_headers("Transfer-Encoding: gzip, chunked\r\n"), 501},
+      {"TE gzip alone: chunked not last", with_headers("Transfer-Encoding: gzip\r\n"), 400},
+      {"TE identity", with_headers("Transfer-Encoding: identity\r\n"), 400},
+      {"TE xchunked", with_headers("Transfer-Encoding: xchunked\r\n"), 400},
+      {"TE chunked, gzip", with_headers("Transfer-Encoding: chunked, gzip\r\n"), 400},
+      {"TE chunked then identity line",
+       with_headers("Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n"), 400},
+      {"TE dangling semicolon", with_headers("Transfer-Encoding: chunked;\r\n"), 400},
+      {"TE parameter without value", with_headers("Transfer-Encoding: gzip;level, chunked\r\n"),
+       400},
+      {"TE unterminated quoted parameter",
+       with_headers("Transfer-Encoding: gzip;q=\"x, chunked\r\n"), 400},
+      {"TE quoted coding", with_headers("Transfer-Encoding: \"chunked\"\r\n"), 400},
+      {"TE space inside a coding", with_headers("Transfer-Encoding: ch unked\r\n"), 400},
+      {"TE chunked with a parameter", with_headers("Transfer-Encoding: chunked;a=b\r\n"), 400},
+      {"TE chunked and an empty TE line",
+       with_headers("Transfer-Encoding: chunked\r\nTransfer-Encoding:\r\n"), 400},
+      {"TE gzip, chunked: framed, not decoded",
+       with_headers("Transfer-Encoding: gzip, chunked\r\n"), 501},
+      {"TE gzip;level=1, chunked", with_headers("Transfer-Encoding: gzip;level=1, chunked\r\n"),
+       501},
+      {"Host with userinfo", "GET / HTTP/1.1\r\nHost: user@example.com\r\n\r\n", 400},
+      {"Host with a path", "GET / HTTP/1.1\r\nHost: example.com/evil\r\n\r\n", 400},
+      {"Host with a query", "GET / HTTP/1.1\r\nHost: example.com?x=1\r\n\r\n", 400},
+      {"Host with a fragment", "GET / HTTP/1.1\r\nHost: example.com#x\r\n\r\n", 400},
+      {"Host comma list", "GET / HTTP/1.1\r\nHost: a, b\r\n\r\n", 400},
+      {"Host comma list without space", "GET / HTTP/1.1\r\nHost: a,b\r\n\r\n", 400},
+      {"Host with inner space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400},
+      {"Host with a bad port", "GET / HTTP/1.1\r\nHost: example.com:80x\r\n\r\n", 400},
+      {"Host with two ports", "GET / HTTP/1.1\r\nHost: example.com:80:81\r\n\r\n", 400},
+      {"Host unterminated IP literal", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400},
+      {"Host IP literal with junk", "GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", 400},
+      {"Host bad escape", "GET / HTTP/1.1\r\nHost: a%zz\r\n\r\n", 400},
+      {"Host obs-text", "GET / HTTP/1.1\r\nHost: caf\xc3\xa9\r\n\r\n", 400},
+      {"1.0 Host with userinfo", "GET / HTTP/1.0\r\nHost: user@example.com\r\n\r\n", 400},
+      {"absolute-form userinfo", "GET http://user:pw@x/echo HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"absolute-form empty host", "GET http:///echo HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"absolute-form empty host, port", "GET http://:80/ HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"absolute-form bad port", "GET http://x:8o/ HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"absolute-form comma", "GET http://a,b/ HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"absolute-form with a bad Host", "GET http://x/ HTTP/1.1\r\nHost: a@b\r\n\r\n", 400},
+      {"bad escape in the query", "GET /echo?%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"short escape in the path", "GET /echo%4 HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"angle brackets in the query", "GET /echo?a=<b> HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"quote in the path", "GET /a\"b HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"braces and bar in the path", "GET /{x}|y HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"backslash in the path", "GET /a\\b HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"brackets in the path", "GET /a[1] HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"asterisk for PUT", "PUT * HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"asterisk for an unknown method", "BREW * HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"CONNECT with an origin-form target", "CONNECT /echo HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"CONNECT without a port", "CONNECT example.com HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"two large Content-Lengths that differ",
+       with_headers("Content-Length: 2000000\r\nContent-Length: 3000000\r\n"), 400},
       {"TE chunked in 1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
       {"TE chunked, chunked", with_headers("Transfer-Encoding: chunked, chunked\r\n"), 400},
       {"TE chunked twice",
@@ -749,6 +812,36 @@ TEST(HttpParser, MalformedRequestsAreRejected) {
       {"bad chunk size", with_headers("Transfer-Encoding: chunked\r\n", "z\r\n"), 400},
       {"empty chunk size", with_headers("Transfer-Encoding: chunked\r\n", "\r\nabc"), 400},
       {"chunk size with junk", with_headers("Transfer-Encoding: chunked\r\n", "5 x\r\n"), 400},
+      {"space after the chunk size",
+       with_headers("Transfer-Encoding: chunked\r\n", "5 \r\nhello\r\n0\r\n\r\n"), 400},
+      {"tab after the chunk size",
+       with_headers("Transfer-Encoding: chunked\r\n", "5\t\r\nhello\r\n0\r\n\r\n"), 400},
+      {"bare semicolon", with_headers("Transfer-Encoding: chunked\r\n", "5;\r\nhello\r\n0\r\n\r\n"),
+       400},
+      {"two semicolons",
+       with_headers("Transfer-Encoding: chunked\r\n", "5;;\r\nhello\r\n0\r\n\r\n"), 400},
+      {"semicolon, space, name",
+       with_headers("Transfer-Encoding: chunked\r\n", "5; ;a\r\nhello\r\n0\r\n\r\n"), 400},
+      {"extension without a name",
+       with_headers("Transfer-Encoding: chunked\r\n", "5;=v\r\nhello\r\n0\r\n\r\n"), 400},
+      {"extension without a value",
+       with_headers("Transfer-Encoding: chunked\r\n", "5;a=\r\nhello\r\n0\r\n\r\n"), 400},
+      {"extension name with a space",
+       with_headers("Transfer-Encoding: chunked\r\n", "5;a b\r\nhello\r\n0\r\n\r\n"), 400},
+      {"extension value with a space",
+       with_headers("Transfer-Encoding: chunked\r\n", "5;a=b c\r\nhello\r\n0\r\n\r\n"), 400},
+      {"unterminated quoted extension",
+       with_headers("Transfer-Encoding: chunked\r\n", "5;a=\"x\r\nhello\r\n0\r\n\r\n"), 400},
+      {"junk after a quoted extension",
+       with_headers("Transfer-Encoding: chunked\r\n", "5;a=\"x\"y\r\nhello\r\n0\r\n\r\n"), 400},
+      {"extension name not a token",
+       with_headers("Transfer-Encoding: chunked\r\n", "5;n@me=1\r\nhello\r\n0\r\n\r\n"), 400},
+      {"obs-text outside quotes",
+       with_headers("Transfer-Encoding: chunked\r\n", "5;a=\xff\r\nhello\r\n0\r\n\r\n"), 400},
+      {"trailing space after an extension",
+       with_headers("Transfer-Encoding: chunked\r\n", "5;a \r\nhello\r\n0\r\n\r\n"), 400},
+      {"bare semicolon on the last chunk",
+       with_headers("Transfer-Encoding: chunked\r\n", "5\r\nhello\r\n0;\r\n\r\n"), 400},
       {"negative chunk size", with_headers("Transfer-Encoding: chunked\r\n", "-5\r\n"), 400},
       {"chunk size with leading space",
        with_headers("Transfer-Encoding: chunked\r\n", " 5\r\nhello\r\n0\r\n\r\n"), 400},
@@ -773,7 +866,7 @@ TEST(HttpParser, MalformedRequestsAreRejected) {
 
 TEST(HttpParser, RejectedHeadsAreNotWaitedFor) {
   // An error in a complete head is reported even though a body may still be on its way.
-  const ParseResult result = parse_whole(with_headers("Transfer-Encoding: gzip\r\n"));
+  const ParseResult result = parse_whole(with_headers("Transfer-Encoding: gzip, chunked\r\n"));
   EXPECT_EQ(result.status, ParseStatus::kError);
   EXPECT_EQ(result.error_status, 501);
   EXPECT_EQ(result.consumed, 0u);
@@ -891,6 +984,124 @@ TEST(HttpParser, AsteriskFormForAnUnknownMethod) {
   EXPECT_EQ(parsed.method, Method::kOther);
   EXPECT_EQ(parsed.target, "*");
   EXPECT_EQ(parsed.path, "*");
+}
+
+TEST(HttpParser, LeadingEmptyLinesAreIgnored) {
+  // RFC 9112 section 2.2: at least one, before any request-line, pipelined ones included.
+  const std::string request = "GET /x HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (int lines : {2, 3, 10}) {
+    std::string wire;
+    for (int i = 0; i < lines; ++i) {
+      wire += "\r\n";
+    }
+    wire += request;
+    RequestParser parser;
+    const ParseResult result = parse_checked(parser, wire);
+    ASSERT_EQ(result.status, ParseStatus::kComplete) << lines;
+    EXPECT_EQ(result.consumed, wire.size());
+    EXPECT_EQ(parser.request().head, "GET /x HTTP/1.1\r\nHost: x\r\n");
+  }
+  EXPECT_EQ(parse_whole("\r\n\r\n\r\n").status, ParseStatus::kIncomplete);
+}
+
+TEST(HttpParser, EmptyLinesBetweenPipelinedRequests) {
+  // A client that adds CRLFs after a POST body: the next request still parses.
+  const std::string wire = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi\r\n\r\n" +
+                           std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  RequestParser parser;
+  std::string_view rest = wire;
+  ParseResult first = parser.parse(rest);
+  ASSERT_EQ(first.status, ParseStatus::kComplete);
+  EXPECT_EQ(parser.request().body, "hi");
+  rest.remove_prefix(first.consumed);
+  parser.reset();
+  const ParseResult second = parser.parse(rest);
+  ASSERT_EQ(second.status, ParseStatus::kComplete);
+  EXPECT_EQ(parser.request().path, "/");
+  EXPECT_EQ(second.consumed, rest.size());
+}
+
+TEST(HttpParser, HostAndAuthority) {
+  // uri-host [ ":" port ]: registered names, IPv4, IPv6 literals, an empty port; an empty Host.
+  for (const char* host :
+       {"example.com", "x:", "127.0.0.1:8080", "[::1]", "[::1]:8080", "a-b.c_d~e", "%41bc", ""}) {
+    SCOPED_TRACE(host);
+    const Parsed parsed =
+        expect_accepted(std::string("GET / HTTP/1.1\r\nHost: ") + host + "\r\n\r\n");
+    EXPECT_EQ(parsed.host, host);
+  }
+  // The absolute-form's authority wins over Host (RFC 9112 section 3.2.2).
+  const Parsed absolute = expect_accepted("GET http://origin:81/x HTTP/1.1\r\nHost: other\r\n\r\n");
+  EXPECT_EQ(absolute.host, "origin:81");
+  EXPECT_EQ(absolute.path, "/x");
+}
+
+TEST(HttpParser, ChunkExtensionsThatAreWellFormed) {
+  for (const char* line :
+       {"5;name=value", "5 ; a=1;b=\"q s\"", "5\t;a", "5;a=\"x\\\"y\"", "5;a;b=c", "5 ;a = b"}) {
+    SCOPED_TRACE(line);
+    const Parsed parsed = expect_accepted(with_headers(
+        "Transfer-Encoding: chunked\r\n", std::string(line) + "\r\nhello\r\n0;last\r\n\r\n"));
+    EXPECT_EQ(parsed.body, "hello");
+  }
+}
+
+TEST(HttpParser, ALaterMinorVersionIsOneOne) {
+  // RFC 9110 section 6.2: HTTP/1.2 is processed as the highest 1.x we know.
+  const Parsed parsed = expect_accepted("GET / HTTP/1.2\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(parsed.minor_version, 1);
+}
+
+TEST(HttpParser, ConnectWithAnAuthorityIsAcceptedForTheRoutesToRefuse) {
+  const Parsed parsed =
+      expect_accepted("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+  EXPECT_EQ(parsed.method, Method::kOther);
+  EXPECT_EQ(parsed.host, "example.com:443");
+}
+
+TEST(HttpParser, TrailerFieldsAreCounted) {
+  std::string trailers;
+  for (std::size_t i = 0; i <= common::kMaxHeaderCount; ++i) {
+    trailers += "a:\r\n";
+  }
+  expect_rejected(with_headers("Transfer-Encoding: chunked\r\n", "0\r\n" + trailers + "\r\n"), 431);
+}
+
+TEST(HttpParser, ContinueIsOfferedOnceBeforeTheBody) {
+  const std::string head =
+      "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+  RequestParser parser;
+  ASSERT_EQ(parser.parse(head).status, ParseStatus::kIncomplete);
+  EXPECT_TRUE(parser.take_continue(head));
+  EXPECT_FALSE(parser.take_continue(head)) << "once per request";
+  const std::string whole = head + "hello";
+  ASSERT_EQ(parser.parse(whole).status, ParseStatus::kComplete);
+  EXPECT_EQ(parser.request().body, "hello");
+}
+
+TEST(HttpParser, ContinueIsNotOfferedWhenItIsNotAsked) {
+  const auto offered = [](const std::string& wire) {
+    RequestParser parser;
+    return parser.parse(wire).status == ParseStatus::kIncomplete && parser.take_continue(wire);
+  };
+  EXPECT_FALSE(offered("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"));
+  EXPECT_FALSE(offered("POST /echo HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"))
+      << "HTTP/1.0 must ignore it";
+  EXPECT_FALSE(offered(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhe"))
+      << "some of the body is here already";
+  EXPECT_FALSE(offered("POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n"))
+      << "no body to wait for";
+  EXPECT_TRUE(
+      offered("POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nTransfer-Encoding: "
+              "chunked\r\n\r\n"));
+  // An announced body over the limit is refused from the head, at once: no 100.
+  RequestParser parser;
+  const std::string big =
+      "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2000000\r\n\r\n";
+  const ParseResult refused = parser.parse(big);
+  EXPECT_EQ(refused.status, ParseStatus::kError);
+  EXPECT_EQ(refused.error_status, 413);
 }
 
 TEST(HttpParser, OneLeadingCrlfIsIgnored) {

@@ -9,8 +9,12 @@ PORT  ?= 8080
 ARGS  ?=
 JOBS  ?= $(shell nproc)
 CMAKE_BUILD_TYPE ?= RelWithDebInfo
+WERROR ?=
+# Warnings are errors when WERROR is set (CI sets it; so should anyone changing the code), never
+# by default: a newer or older compiler's new warning must not stop someone building the book.
+WERROR_FLAG = -DPROGRESSIVE_WERROR=$(if $(WERROR),ON,OFF)
 
-.PHONY: all build run test unit test-asan test-tsan format help clean
+.PHONY: all build run test unit test-asan test-tsan build-types format help clean
 
 all: build
 
@@ -21,6 +25,7 @@ help:
 	@echo "make unit            build, then run only the GoogleTest unit tests"
 	@echo "make test-asan       the suite on an AddressSanitizer + UndefinedBehaviorSanitizer build (no timing tests)"
 	@echo "make test-tsan       the suite on a ThreadSanitizer build, for the chapters that run threads (no timing tests)"
+	@echo "make build-types     every build type (Debug, Release, RelWithDebInfo, MinSizeRel) with g++ and clang++, warnings as errors, and their unit tests"
 	@echo "make fuzz            fuzz the HTTP parser (libFuzzer, clang) for SECONDS=60 seconds, in $(BUILD)-fuzz/"
 	@echo "make tour            build, then show every chapter under the same small load and probes, in one table (~1 min)"
 	@echo "make bench           build, then measure every chapter against nginx and the kernel floor (~25 min): docs/results/"
@@ -38,7 +43,7 @@ help:
 # configure+build in one directory: $(call build_in,DIR,EXTRA_CMAKE_ARGS)
 define build_in
 	@scripts/setup.sh build
-	@cmake -S . -B $(1) -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE) --log-level=WARNING $(2)
+	@cmake -S . -B $(1) -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE) $(WERROR_FLAG) --log-level=WARNING $(2)
 	@cmake --build $(1) -j $(JOBS)
 endef
 
@@ -58,7 +63,7 @@ run:
 	@name=$$(cd chapters && ls -d $(CH)*/ 2>/dev/null | head -n 1 | tr -d /); \
 	if [ -z "$$name" ]; then echo "no chapter matches CH=$(CH); try: $$(cd chapters && ls -d [0-9]*/ | tr -d / | tr '\n' ' ')"; exit 2; fi; \
 	scripts/setup.sh build && \
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE) --log-level=WARNING && \
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE) $(WERROR_FLAG) --log-level=WARNING && \
 	cmake --build $(BUILD) -j $(JOBS) --target $$name docroot || exit $$?; \
 	echo "Starting $$name. In another terminal, try:"; \
 	echo "  curl -v http://127.0.0.1:$(PORT)/"; \
@@ -78,6 +83,19 @@ test-asan:
 
 test-tsan:
 	$(call test_in,$(BUILD)-tsan,-DPROGRESSIVE_SANITIZE=thread)
+
+# Every build type with both compilers, warnings as errors, each running the unit tests: what CI
+# checks so that no user's configuration breaks. Into $(BUILD)-types/COMPILER-TYPE/.
+BUILD_TYPES = Debug Release RelWithDebInfo MinSizeRel
+build-types:
+	@scripts/setup.sh build fuzz
+	@set -e; for cxx in g++ clang++; do for type in $(BUILD_TYPES); do \
+	  dir=$(BUILD)-types/$$cxx-$$type; echo "== $$cxx $$type"; \
+	  cmake -S . -B $$dir -DCMAKE_BUILD_TYPE=$$type -DCMAKE_CXX_COMPILER=$$cxx -DPROGRESSIVE_WERROR=ON \
+	    --log-level=WARNING >/dev/null; \
+	  cmake --build $$dir -j $(JOBS) >$$dir.log 2>&1 || { tail -30 $$dir.log; exit 1; }; \
+	  $$dir/tests/unit_tests --gtest_brief=1 | tail -3; \
+	done; done; echo "build-types: 8 builds, warnings as errors, unit tests passed"
 
 # libFuzzer on common::RequestParser (tests/fuzz/), built with clang++ in a directory of its own.
 # The working corpus starts from the request bytes of tests/corpus and keeps what the fuzzer adds;
@@ -167,4 +185,4 @@ format:
 	@find common chapters tests -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i --style=file
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-fuzz
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-fuzz $(BUILD)-types

@@ -26,6 +26,7 @@ help:
 	@echo "make test-asan       the suite on an AddressSanitizer + UndefinedBehaviorSanitizer build (no timing tests)"
 	@echo "make test-tsan       the suite on a ThreadSanitizer build, for the chapters that run threads (no timing tests)"
 	@echo "make build-types     every build type (Debug, Release, RelWithDebInfo, MinSizeRel) with g++ and clang++, warnings as errors, and their unit tests"
+	@echo "make attacks         slowhttptest (slowloris, slow body, slow read), ab and h2load against every chapter, verdicts checked (~6 min)"
 	@echo "make fuzz            fuzz the HTTP parser (libFuzzer, clang) for SECONDS=60 seconds, in $(BUILD)-fuzz/"
 	@echo "make tour            build, then show every chapter under the same small load and probes, in one table (~1 min)"
 	@echo "make bench           build, then measure every chapter against nginx and the kernel floor (~25 min): docs/results/"
@@ -166,6 +167,13 @@ capabilities:
 EX ?=
 SANITIZE ?=
 CH_GIVEN = $(if $(filter command line environment,$(origin CH)),$(CH))
+# make attacks (tests/attacks/): slowhttptest's slowloris, slow body and slow read, then ab and
+# h2load --h1, against every chapter; each verdict is checked against what the model claims.
+.PHONY: attacks
+attacks: build
+	@scripts/setup.sh test attacks
+	@/usr/bin/pytest-3 -q -rs -p no:cacheprovider tests/attacks --bindir $(BUILD)/bin --docroot $(BUILD)/www $(if $(CH),--chapter $$(cd chapters && ls -d $(CH)*/ | head -n 1 | tr -d /))
+
 .PHONY: exercise check exercises-verify
 exercise:
 	@if [ -z "$(EX)" ]; then /usr/bin/python3 scripts/exercise.py list $(CH_GIVEN); \

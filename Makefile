@@ -61,11 +61,13 @@ build:
 
 # builds only what the chapter needs (its binary and the docroot), then replaces make with it
 run:
-	@name=$$(cd chapters && ls -d $(CH)*/ 2>/dev/null | head -n 1 | tr -d /); \
+	@ch=$(CH); case $$ch in [0-9]) ch=0$$ch;; esac; \
+	name=$$(cd chapters && ls -d $$ch*/ 2>/dev/null | head -n 1 | tr -d /); \
 	if [ -z "$$name" ]; then echo "no chapter matches CH=$(CH); try: $$(cd chapters && ls -d [0-9]*/ | tr -d / | tr '\n' ' ')"; exit 2; fi; \
-	scripts/setup.sh build && \
+	scripts/setup.sh build try && \
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE) $(WERROR_FLAG) --log-level=WARNING && \
 	cmake --build $(BUILD) -j $(JOBS) --target $$name docroot || exit $$?; \
+	$(BUILD)/bin/$$name --port $(PORT) $(ARGS) --check || exit 2; \
 	echo "Starting $$name. In another terminal, try:"; \
 	echo "  curl -v http://127.0.0.1:$(PORT)/"; \
 	echo "  curl --data-binary @README.md http://127.0.0.1:$(PORT)/echo"; \

@@ -1,5 +1,6 @@
 #include "common/options.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -89,6 +90,48 @@ const std::vector<Flag>& flags() {
   return kFlags;
 }
 
+// Levenshtein distance, for the "did you mean" of a mistyped flag.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) {
+    row[j] = j;
+  }
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1] ? 1 : 0)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// Why @p given (the flag @p arg) is unknown: a typo of one this chapter has, or one another model
+// has.
+std::string unknown_option(std::string_view given, std::string_view arg,
+                           const ChapterInfo& chapter) {
+  std::string error = "unknown option '" + std::string(given) + "'";
+  const Flag* closest = nullptr;
+  std::size_t best = 3;  // at most two edits away
+  for (const Flag& flag : flags()) {
+    const bool here = flag.needs == 0 || (chapter.flags & flag.needs) != 0;
+    if (flag.name == arg && !here) {
+      return error + " (" + std::string(chapter.name) + " has no " + std::string(arg) +
+             ": another model's option)";
+    }
+    if (const std::size_t d = edit_distance(arg, flag.name); here && d < best) {
+      best = d;
+      closest = &flag;
+    }
+  }
+  if (closest == nullptr && edit_distance(arg, "--check") < best) {
+    return error + "; did you mean --check?";
+  }
+  return closest ? error + "; did you mean " + std::string(closest->name) + "?" : error;
+}
+
 }  // namespace
 
 ParsedArguments parse_arguments(const std::vector<std::string_view>& args,
@@ -100,6 +143,10 @@ ParsedArguments parse_arguments(const std::vector<std::string_view>& args,
     if (arg == "--help" || arg == "-h") {
       result.help = true;
       return result;
+    }
+    if (arg == "--check") {
+      result.check = true;
+      continue;
     }
     // Accept both "--port 8080" and "--port=8080".
     std::optional<std::string_view> inline_value;
@@ -116,7 +163,7 @@ ParsedArguments parse_arguments(const std::vector<std::string_view>& args,
       }
     }
     if (flag == nullptr) {
-      result.error = "unknown option '" + std::string(args[i]) + "'";
+      result.error = unknown_option(args[i], arg, chapter);
       return result;
     }
     std::string_view value;
@@ -156,6 +203,7 @@ std::string usage(const ChapterInfo& chapter) {
     left.resize(std::max<std::size_t>(left.size() + 2, 30), ' ');
     text += left + std::string(flag.help) + "\n";
   }
+  text += "  --check                     check the command line, and exit without serving\n";
   text += "  --help                      show this help and exit\n";
   return text;
 }
@@ -171,6 +219,9 @@ Options parse_options(int argc, char** argv, const ChapterInfo& chapter) {
     std::fprintf(stderr, "%s: %s\n\n%s", std::string(chapter.name).c_str(), parsed.error.c_str(),
                  usage(chapter).c_str());
     std::exit(2);
+  }
+  if (parsed.check) {
+    std::exit(0);  // valid: what `make run` asks before it prints how to try the server
   }
   return std::move(*parsed.options);
 }

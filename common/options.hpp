@@ -55,6 +55,7 @@ struct Options {
 struct ParsedArguments {
   std::optional<Options> options;  ///< set when the arguments were valid
   bool help = false;               ///< --help was given
+  bool check = false;              ///< --check was given: validate the command line, then exit
   std::string error;               ///< why the arguments are invalid
 };
 
@@ -66,7 +67,8 @@ struct ParsedArguments {
 [[nodiscard]] std::string usage(const ChapterInfo& chapter);
 
 /// Parses main's arguments. On --help prints usage to stdout and exits 0; on a bad argument
-/// prints the reason and usage to stderr and exits 2.
+/// prints the reason (with the closest option for a typo) and usage to stderr and exits 2; with
+/// --check and valid arguments exits 0.
 [[nodiscard]] Options parse_options(int argc, char** argv, const ChapterInfo& chapter);
 
 /// @}

@@ -76,7 +76,8 @@ TEST(ParseArguments, HostAndDocroot) {
 }
 
 TEST(ParseArguments, ThreadsOnlyWhereTheChapterHasThem) {
-  EXPECT_EQ(invalid({"--threads", "4"}), "unknown option '--threads'");
+  EXPECT_EQ(invalid({"--threads", "4"}),
+            "unknown option '--threads' (01-plain has no --threads: another model's option)");
   EXPECT_EQ(valid({"--threads", "4"}, kEverything).threads, 4);
   EXPECT_EQ(valid({"--threads=1"}, kEverything).threads, 1);
   EXPECT_EQ(valid({"--threads", "1024"}, kEverything).threads, 1024);
@@ -112,6 +113,25 @@ TEST(ParseArguments, UnknownOptions) {
   EXPECT_EQ(invalid({"--PORT", "8080"}), "unknown option '--PORT'");
 }
 
+TEST(ParseArguments, ATypoGetsTheClosestOption) {
+  EXPECT_EQ(invalid({"--idle-timout", "2"}),
+            "unknown option '--idle-timout'; did you mean --idle-timeout?");
+  EXPECT_EQ(invalid({"--prot", "1"}), "unknown option '--prot'; did you mean --port?");
+  EXPECT_EQ(invalid({"--chek"}), "unknown option '--chek'; did you mean --check?");
+  EXPECT_EQ(invalid({"--threds", "2"}, kEverything),
+            "unknown option '--threds'; did you mean --threads?");
+  EXPECT_EQ(invalid({"--zzzzzz"}), "unknown option '--zzzzzz'");  // nothing close: no guess
+}
+
+TEST(ParseArguments, CheckValidatesWithoutServing) {
+  const common::ParsedArguments checked =
+      common::parse_arguments({"--check", "--port", "1"}, kPlain);
+  EXPECT_TRUE(checked.check);
+  ASSERT_TRUE(checked.options);
+  EXPECT_EQ(checked.options->port, 1);
+  EXPECT_FALSE(common::parse_arguments({"--check", "--bogus"}, kPlain).options);
+}
+
 TEST(ParseArguments, Help) {
   for (std::string_view flag : {"--help", "-h"}) {
     const common::ParsedArguments parsed = parse({"--port", "1", flag, "--bogus"});
@@ -128,24 +148,30 @@ TEST(ParseArguments, ErrorBeforeHelpWins) {
 }
 
 TEST(ParseArguments, NoPinOnlyWithItsFlag) {
-  EXPECT_EQ(invalid({"--no-pin"}), "unknown option '--no-pin'");
+  EXPECT_EQ(invalid({"--no-pin"}),
+            "unknown option '--no-pin' (01-plain has no --no-pin: another model's option)");
   EXPECT_FALSE(valid({"--no-pin"}, kEverything).pin);
   EXPECT_EQ(invalid({"--no-pin=1"}, kEverything), "option '--no-pin' takes no value");
   const common::ChapterInfo pin_only{"06-x", "x", "x", common::kNoPinFlag};
   EXPECT_FALSE(valid({"--no-pin"}, pin_only).pin);
-  EXPECT_EQ(invalid({"--processes"}, pin_only), "unknown option '--processes'");
+  EXPECT_EQ(invalid({"--processes"}, pin_only),
+            "unknown option '--processes' (06-x has no --processes: another model's option)");
 }
 
 TEST(ParseArguments, ProcessesOnlyWithItsFlag) {
-  EXPECT_EQ(invalid({"--processes"}), "unknown option '--processes'");
+  EXPECT_EQ(invalid({"--processes"}),
+            "unknown option '--processes' (01-plain has no --processes: another model's option)");
   EXPECT_TRUE(valid({"--processes"}, kEverything).processes);
   const common::ChapterInfo processes_only{"07-x", "x", "x", common::kProcessesFlag};
   EXPECT_TRUE(valid({"--processes"}, processes_only).processes);
-  EXPECT_EQ(invalid({"--no-pin"}, processes_only), "unknown option '--no-pin'");
+  EXPECT_EQ(invalid({"--no-pin"}, processes_only),
+            "unknown option '--no-pin' (07-x has no --no-pin: another model's option)");
 }
 
 TEST(ParseArguments, MaxClientsOnlyWithItsFlag) {
-  EXPECT_EQ(invalid({"--max-clients", "5"}), "unknown option '--max-clients'");
+  EXPECT_EQ(
+      invalid({"--max-clients", "5"}),
+      "unknown option '--max-clients' (01-plain has no --max-clients: another model's option)");
   EXPECT_EQ(valid({"--max-clients", "5"}, kEverything).max_clients, 5);
   EXPECT_EQ(invalid({"--max-clients", "0"}, kEverything), "invalid value '0' for --max-clients");
 }

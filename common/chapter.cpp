@@ -53,6 +53,12 @@ Fd open_listener(const Options& options, bool reuse_port, bool blocking) {
   return listen_tcp(config);
 }
 
+void refuse_taken_port(const Options& options) {
+  if (options.port != 0) {
+    static_cast<void>(open_listener(options));  // closed on return
+  }
+}
+
 void announce_listening(const Options& options, int listener_fd) {
   announce_listening(options, local_port(listener_fd));
 }

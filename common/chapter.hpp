@@ -26,6 +26,12 @@ void raise_descriptor_limit();
 [[nodiscard]] Fd open_listener(const Options& options, bool reuse_port = false,
                                bool blocking = false);
 
+/// Throws std::system_error (EADDRINUSE) if another socket is bound to --port. A group of
+/// SO_REUSEPORT listeners would otherwise let a second server started by mistake on the same
+/// port share its clients in silence: opening, then closing, a listener that shares nothing makes
+/// such a start fail the way every other chapter's does. Does nothing for --port 0.
+void refuse_taken_port(const Options& options);
+
 /// Prints "listening on http://HOST:PORT" to stdout and flushes it: the line tests and scripts
 /// wait for. Call when the server is ready: its threads started, its listener open (connections
 /// queue in its backlog from then on). @p listener_fd tells the port (--port 0 picks one).

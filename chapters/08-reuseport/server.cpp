@@ -60,6 +60,7 @@ constexpr auto kChildrenGrace = std::chrono::milliseconds(1800);
 // picks a free port and the others join that port: SO_REUSEPORT only groups sockets bound to the
 // same address and port, by processes of the same user.
 std::vector<common::Fd> open_listeners(common::Options options, int count) {
+  common::refuse_taken_port(options);  // SO_REUSEPORT would let a second server join in silence
   std::vector<common::Fd> listeners;
   listeners.push_back(common::open_listener(options, /*reuse_port=*/true));
   // [exercise:port-zero solution]
@@ -156,6 +157,15 @@ int wait_for_children(std::vector<pid_t>& children) {
       ::waitpid(children[i], nullptr, 0);
       ++failures;
     }
+  }
+  // The exit status tells a supervisor what the log tells a person: 1 if a loop process died.
+  if (!common::shutdown_requested()) {
+    common::log_error("every loop process has exited");
+  } else if (failures > 0) {
+    common::log_info("shutting down; %d loop process%s had died: exit status 1", failures,
+                     failures == 1 ? "" : "es");
+  } else {
+    common::log_info("shutting down");
   }
   return failures == 0 ? 0 : 1;
 }

@@ -517,6 +517,7 @@ void Server::begin_shutdown() {
 // over them by a hash of addresses and ports. They are blocking sockets, like the clients:
 // io_uring never blocks the thread on them, and no plain read or write is ever made on them.
 std::vector<common::Fd> open_listeners(common::Options options, int count) {
+  common::refuse_taken_port(options);  // SO_REUSEPORT would let a second server join in silence
   std::vector<common::Fd> listeners;
   listeners.push_back(common::open_listener(options, /*reuse_port=*/true, /*blocking=*/true));
   options.port = common::local_port(listeners.front().get());  // --port 0: the others join it

@@ -72,6 +72,31 @@ def test_model_flags_exist_only_where_the_registry_says(chapter, fresh_server, f
         assert "usage" in result.stderr.decode().lower()
 
 
+def test_check_validates_the_command_line_without_serving(chapter):
+    """--check (what make run asks first) exits 0 for a valid command line and serves nothing."""
+    result = run(chapter, "--port", "0", "--check")
+    assert result.returncode == 0, result
+    assert result.stdout == b""
+
+
+def test_a_typo_gets_the_closest_option(chapter):
+    result = run(chapter, "--idle-timout", "2")
+    assert result.returncode == 2
+    assert "did you mean --idle-timeout?" in result.stderr.decode()
+
+
+def test_a_port_another_process_listens_on_is_refused(chapter, fresh_server):
+    """A second server on the port of a running one exits 1 with one line naming bind(2), even for
+    a model whose own listeners share the port with SO_REUSEPORT: joining another process's group
+    would split its clients in silence."""
+    first = fresh_server()
+    result = run(chapter, "--port", str(first.port))
+    assert result.returncode == 1, result
+    assert b"Address already in use" in result.stderr and b"bind(" in result.stderr, result.stderr
+    assert b"listening on" not in result.stdout
+    assert first.request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
+
+
 def test_missing_docroot_exits_nonzero_naming_it(chapter, tmp_path):
     missing = tmp_path / "no-such-docroot"
     result = run(chapter, "--port", "0", "--docroot", str(missing))

@@ -271,13 +271,15 @@ class Bench(Run):
 
     def memory_fn(self, t):
         def run(srv):
-            before, after, per, held = load.idle_memory(srv, self.cfg.idle)
-            if not held:
+            m = load.idle_memory(srv, self.cfg.idle)
+            if not m.held:
                 self.note(t, "memory", "not every idle connection was accepted within the time allowed")
-            self.record(t, "idle", self.cfg.idle, "kib_before", before)
-            self.record(t, "idle", self.cfg.idle, "kib_after", after)
-            self.record(t, "idle", self.cfg.idle, "bytes_per_conn", per)
-            return f"{before / 1024:.1f} MiB -> {after / 1024:.1f} MiB = {per:,.0f} bytes per connection"
+            self.record(t, "idle", self.cfg.idle, "kib_before", m.kib_before)
+            self.record(t, "idle", self.cfg.idle, "kib_after", m.kib_after)
+            self.record(t, "idle", self.cfg.idle, "bytes_per_conn", m.bytes_per_conn)
+            self.record(t, "idle", self.cfg.idle, "kernel_bytes_per_conn", m.kernel_bytes_per_conn)
+            return (f"{m.kib_before / 1024:.1f} MiB -> {m.kib_after / 1024:.1f} MiB = {m.bytes_per_conn:,.0f} bytes "
+                    f"per connection (kernel stacks and page tables: {m.kernel_bytes_per_conn:,.0f} more)")
         return run
 
     def ctx_fn(self, t):

@@ -179,9 +179,11 @@ def write_markdown(run, path):
         "within these tables, not with numbers from another machine.\n")
 
     add("## Headline\n")
-    add(f"Each chapter against nginx configured for the same job (`return 200 \"Hello, World!\"`) with the "
-        f"same number of workers (the chapter's `/stats` workers, capped at W = {cfg.workers}, or 1 for a model "
-        f"that uses one core), and against the floor. Keep-alive at {top} connections. For CPU, lower is "
+    add(f"Each chapter against nginx configured for the same job (`return 200 \"Hello, World!\"`), and "
+        "against the floor. *Workers* is what the chapter's `/stats` reports: its loops, its pool's threads, "
+        "or, for 02 and 03, the cap on its processes or threads, which start one per connection. Its nginx "
+        f"(*Compared with*) has as many workers, up to W = {cfg.workers}, or one for a model that uses one "
+        f"core. Keep-alive at {top} connections. For CPU, lower is "
         "better; for requests/s, higher.\n")
     add(table(["Chapter", "Workers", "Compared with", "CPU per keep-alive request", "x floor", "CPU vs nginx",
                "Keep-alive req/s", f"Pipelined x{cfg.pipeline_depth} vs nginx",
@@ -287,8 +289,10 @@ def write_markdown(run, path):
         "(proportional set size: a page shared by n processes counts 1/n in each) summed over its processes, "
         "from `/proc/PID/smaps_rollup`, before the connections and once the server holds them all. It is "
         "user memory only: the kernel's own memory per socket (a few KiB, and the socket buffers once "
-        "data flows) is the same for every server and not in it. Only chapters whose model claims c10k, "
-        "and their nginx.\n")
+        "data flows) is the same for every server and not in it. The kernel's task memory (thread stacks "
+        "and page tables, `/proc/meminfo`), which a thread or a process per connection would add, is its own "
+        "column. Only chapters whose model claims c10k, and their nginx; `make tour` measures 02 and 03 the "
+        "same way.\n")
     rows = []
     for t in run.targets:
         per = idle_per_conn(run, t.name)
@@ -296,9 +300,12 @@ def write_markdown(run, path):
             continue
         before = run.median(t.name, "idle", cfg.idle, "kib_before")
         after = run.median(t.name, "idle", cfg.idle, "kib_after")
+        kernel = run.median(t.name, "idle", cfg.idle, "kernel_bytes_per_conn")
         rows.append([t.name, f"{before / 1024:.1f} MiB", f"{after / 1024:.1f} MiB", fmt_bytes(per),
-                     fmt_ratio(run.ratio(t, "idle", cfg.idle, "bytes_per_conn"))])
-    add(table(["Server", "Before", f"With {cfg.idle:,} idle connections", "Per connection (PSS)", "vs nginx"], rows))
+                     fmt_ratio(run.ratio(t, "idle", cfg.idle, "bytes_per_conn")),
+                     "-" if kernel is None else fmt_bytes(max(kernel, 0.0))])
+    add(table(["Server", "Before", f"With {cfg.idle:,} idle connections", "Per connection (PSS)", "vs nginx",
+               "Kernel task memory per connection"], rows))
     add("\n![Memory per connection](memory_per_connection.png)\n")
 
     add("## System calls and context switches per request\n")

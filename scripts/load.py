@@ -15,6 +15,7 @@ import socket
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 
 import procs
 from serverlib import Reader, http_get
@@ -390,12 +391,33 @@ def open_idle(address, count, budget):
     return socks
 
 
+@dataclass
+class IdleMemory:
+    """What count idle connections added to a server: user memory (PSS over its processes, KiB
+    before and after) and the kernel's task memory (stacks and page tables, machine-wide)."""
+
+    count: int
+    kib_before: int
+    kib_after: int
+    kernel_kib_added: int
+    held: bool  # every connection was accepted within the time allowed
+
+    @property
+    def bytes_per_conn(self):
+        return (self.kib_after - self.kib_before) * 1024.0 / self.count
+
+    @property
+    def kernel_bytes_per_conn(self):
+        return self.kernel_kib_added * 1024.0 / self.count
+
+
 def idle_memory(server, count, budget=60.0, settle=0.5):
     """Memory per idle connection: opens count connections that send nothing, waits until the
-    server holds them, and returns (KiB before, KiB after, bytes per connection, held)."""
+    server holds them, and measures what they added (IdleMemory)."""
     wait_serving(server.address, 5)
     time.sleep(0.2)
     before = procs.memory_kib(server.pids())
+    kernel_before = procs.kernel_task_kib()
     fds = procs.fd_total(server.pids())
     socks = open_idle(server.address, count, budget)
     try:
@@ -406,9 +428,10 @@ def idle_memory(server, count, budget=60.0, settle=0.5):
             time.sleep(0.1)
         time.sleep(settle)
         after = procs.memory_kib(server.pids())
+        kernel_after = procs.kernel_task_kib()
     finally:
         close_all(socks)
-    return before, after, (after - before) * 1024.0 / count, held
+    return IdleMemory(count, before, after, kernel_after - kernel_before, held)
 
 
 # --- strace -----------------------------------------------------------------------------------

@@ -134,6 +134,14 @@ def memory_kib(pids):
     return total
 
 
+def kernel_task_kib():
+    """The kernel's memory for tasks, machine-wide: KernelStack (one stack per thread, 16 KiB on
+    x86-64) plus PageTables, from /proc/meminfo. PSS leaves both out, and a process or a thread per
+    connection pays them per connection. Machine-wide, so a difference is only as clean as the
+    machine is quiet."""
+    return status_field("/proc/meminfo", "KernelStack:") + status_field("/proc/meminfo", "PageTables:")
+
+
 def context_switches(pids):
     """(voluntary, nonvoluntary) context switches summed over every thread of pids."""
     vol = nonvol = 0

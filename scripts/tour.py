@@ -9,8 +9,9 @@ Every chapter in chapters/registry.json that is built gets the same short treatm
             is it answered within a second?
   blocking  8 GET /sleep?ms=500 in flight, then 4 fresh GET / at once: are they all answered
             within 0.25 s?
-  memory    1,000 idle connections held: the server's resident memory (PSS, over all its
-            processes) after minus before, per connection, for chapters that can hold them.
+  memory    1,000 idle connections held: the server's user memory (PSS, over all its
+            processes) after minus before, per connection, for chapters that can hold them, and
+            the kernel's task memory (stacks, page tables) where it grows by a KiB or more.
 
 nginx with one worker and with W workers gets the load and memory lines, for reference.
 """
@@ -62,8 +63,10 @@ def measure_load(srv, row, conns):
 
 
 def measure_memory(srv, row):
-    _, _, per, held = load.idle_memory(srv, IDLE, budget=30, settle=0.3)
-    row.memory = fmt_bytes(per) + ("" if held else " (?)")
+    m = load.idle_memory(srv, IDLE, budget=30, settle=0.3)
+    row.memory = fmt_bytes(m.bytes_per_conn) + ("" if m.held else " (?)")
+    if m.kernel_bytes_per_conn >= 1024:  # a process or a thread per connection
+        row.memory += f" + {fmt_bytes(m.kernel_bytes_per_conn)} kernel"
 
 
 def tour_chapter(ch, cfg):
@@ -176,8 +179,9 @@ def main():
     print(f"req/s, p99: {LOAD_SECONDS} s of keep-alive GET / at {LOAD_CONNECTIONS} connections (wrk). Slow client: "
           f"a fresh GET / answered within {SLOW_PROMPT:g} s while {SLOWLORIS} slowloris connections stall. "
           f"Blocking work: {PROBES} fresh GET / all answered within {BLOCK_PROMPT:g} s while {SLEEPS} "
-          f"/sleep?ms={SLEEP_MS} run. Memory: resident "
-          f"memory added by {IDLE:,} idle connections, per connection. Measured on a shared machine, so "
+          f"/sleep?ms={SLEEP_MS} run. Memory: what {IDLE:,} idle connections added, per connection: user "
+          "memory (PSS summed over the server's processes), and, where a connection has its own process or "
+          "thread, the kernel's stacks and page tables (/proc/meminfo). Measured on a shared machine, so "
           "treat the numbers as rough; `make bench` measures properly.")
     if any(r.mismatch for r in rows):
         print("!: the measure disagrees with what chapters/registry.json claims (a loaded machine can do that; "

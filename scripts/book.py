@@ -460,6 +460,22 @@ def exercises_block(labels):
 # --- the build --------------------------------------------------------------------------------
 
 
+def add_navigation(pages):
+    """Gives every page after the main one a line to the pages before and after it in reading
+    order, under its title and at its end: a book is read from one chapter to the next."""
+    for i, page in enumerate(pages):
+        if page.kind == "main":
+            continue
+        before = pages[i - 1]
+        after = pages[i + 1] if i + 1 < len(pages) else None
+        parts = [f'Previous: \\ref {before.label} "{before.title}"']
+        if after:
+            parts.append(f'Next: \\ref {after.label} "{after.title}"')
+        line = '<div class="book-nav">' + " &nbsp;·&nbsp; ".join(parts) + "</div>"
+        title, _, rest = page.text.partition("\n")
+        page.text = f"{title}\n\n{line}\n{rest.rstrip()}\n\n{line}\n"
+
+
 def write_pages(out):
     pages = book_pages()
     labels = {page.source.resolve(): page.label for page in pages}
@@ -480,6 +496,7 @@ def write_pages(out):
             replace_block(page, "exercises", exercises_block(chapter_labels))
         rewrite_links(page, labels)
         protect_code_spans(page)
+    add_navigation(pages)
     pages_dir = out / "pages"
     shutil.rmtree(pages_dir, ignore_errors=True)
     pages_dir.mkdir(parents=True)

@@ -4,11 +4,11 @@
 // The model: a non-blocking listener and one epoll instance. The dispatcher thread (main) waits
 // in epoll_wait() on every socket and does nothing else to them: it accepts, registers each
 // client with EPOLLONESHOT, and for each event pushes the client onto a queue. A pool of
-// identical worker threads (--threads N, 16 by default, as chapter 05) pops clients and serves
-// them with chapter 04's connection steps: read until EAGAIN, parse, run the handler, write
-// what the socket takes. Then the worker re-arms the descriptor (EPOLL_CTL_MOD) for input, or
-// for output if some is left, and lets go. It is the design most programmers write first when
-// they add threads to epoll.
+// identical worker threads (--threads N; by default four per core, 16 to 64, as chapter 05) pops
+// clients and serves them with chapter 04's connection steps: read until EAGAIN, parse, run the
+// handler, write what the socket takes. Then the worker re-arms the descriptor (EPOLL_CTL_MOD)
+// for input, or for output if some is left, and lets go. It is the design most programmers write
+// first when they add threads to epoll.
 //
 // Ownership is the lesson. Exactly one thread may touch a connection at a time:
 //   - parked: registered and armed in the epoll set; nobody holds it;
@@ -254,7 +254,10 @@ void Server::dispatch(const epoll_event& event) {
   const int fd = static_cast<int>(event.data.u64 & 0xffffffffu);
   switch (static_cast<Source>(event.data.u64 >> 32)) {
     case Source::kListener:
-      return accept_all();
+      if (listener_) {  // else: fetched in the same batch as the shutdown, which closed it
+        accept_all();
+      }
+      return;
     case Source::kShutdown:
       return begin_shutdown();
     case Source::kInbox:
@@ -268,11 +271,16 @@ void Server::dispatch(const epoll_event& event) {
 }
 
 // The event disarmed the descriptor (EPOLLONESHOT), so the kernel will report nothing more for
-// it: the client is the queue's now, then one worker's. No check here that nobody holds it: one
-// event per arming is what makes that true.
+// it: the client is the queue's now, then one worker's. One event per arming is what keeps two
+// workers off one client; the one exception is an event fetched in the same batch as the
+// shutdown, whose sweep (begin_shutdown()) may have taken the client already: it is not parked
+// then, and the event is stale.
 void Server::hand_over(Client& c) {
   {
     const std::lock_guard guard(c.lock);
+    if (!c.parked) {
+      return;
+    }
     c.parked = false;
   }
   queue_.push(&c);
@@ -389,10 +397,13 @@ void Server::expire_timers() {
     }
     std::unique_lock guard(c->lock);
     common::TimerSlot& timer = c->connection.timer;
-    if (timer.queued != entry.when || !c->parked) {
-      return;  // superseded, or held: the holder publishes a new deadline when it parks it
+    if (timer.queued != entry.when) {
+      return;  // superseded: a later entry stands for this client
     }
-    timer.queued = common::kNoDeadline;
+    timer.queued = common::kNoDeadline;  // the heap holds no entry for it now
+    if (!c->parked) {
+      return;  // held: its holder publishes a new deadline as it parks it, and that schedules it
+    }
     if (timer.deadline > now) {
       timers_.schedule(timer, entry.fd, entry.serial);  // it moved later
       return;

@@ -46,6 +46,20 @@ def test_idle_connection_after_a_response_is_closed_silently(quick):
     assert 0.2 <= elapsed <= 4.0, elapsed
 
 
+def test_idle_timeout_still_applies_after_a_handler_that_outlasted_it(quick):
+    """A handler that runs past the connection's idle deadline (here /sleep for 0.8 s against a
+    0.3 s idle timeout) must not leave the connection without one: once answered and idle, it is
+    closed silently like any other. (A model that drops a deadline that came due while a worker
+    held the connection, and then never schedules the next one, keeps it open for ever.)"""
+    with quick.connect() as sock:
+        sock.sendall(b"GET /sleep?ms=800 HTTP/1.1\r\nHost: x\r\n\r\n")
+        reader = Reader(sock)
+        assert reader.read().status == 200
+        start = time.monotonic()
+        elapsed = seconds_until_eof(sock, start)
+    assert 0.2 <= elapsed <= 4.0, elapsed
+
+
 def expect_408(sock, start):
     reader = Reader(sock)
     response = reader.read()

@@ -84,7 +84,10 @@ void EventLoop::dispatch(const epoll_event& event) {
   const int fd = static_cast<int>(event.data.u64 & 0xffffffffu);
   switch (static_cast<Source>(event.data.u64 >> 32)) {
     case Source::kListener:
-      return accept_all();
+      if (listener_) {  // else: fetched in the same batch as the shutdown, which closed it
+        accept_all();
+      }
+      return;
     case Source::kShutdown:
       return begin_shutdown();
     case Source::kWake:
@@ -119,9 +122,9 @@ void EventLoop::accept_all() {
     }
     if (accepted.status != common::AcceptStatus::kAccepted) {
       // EMFILE: the pending connection keeps the listener readable, so a level-triggered loop
-      // would spin. Take the listener out of the set and retry in 100 ms; the clients wait in
-      // the backlog and are served once descriptors free up (the reserve-fd trick would accept
-      // and close them instead: no spin either, but those clients are dropped).
+      // would spin. Stop watching the listener (an empty event mask) and retry in 100 ms; the
+      // clients wait in the backlog and are served once descriptors free up (the reserve-fd trick
+      // would accept and close them instead: no spin either, but those clients are dropped).
       // [exercise:emfile-pause solution]
       common::log_warn("accept: %s; pausing the listener", std::strerror(accepted.error));
       watch(listener_.get(), 0, EPOLL_CTL_MOD, Source::kListener);

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
+#include <optional>
 #include <system_error>
 
 #include <poll.h>
@@ -113,10 +114,14 @@ void wait_for_shutdown() noexcept {
   // is taken here, synchronously, and no handler has to interrupt anything. (Under
   // ThreadSanitizer, whose runtime defers handlers, the handler of a signal that reached a thread
   // sleeping in poll() was sometimes never run.) The eventfd stays watched for a request that
-  // came before the block, or from request_shutdown().
-  const StopSignalsBlocked blocked;
+  // came before the block, or from request_shutdown(). Without a signalfd (EMFILE at start-up),
+  // the signals stay unblocked here and the handler takes them.
   const sigset_t set = stop_signals();
   const int signals = ::signalfd(-1, &set, SFD_CLOEXEC);
+  std::optional<StopSignalsBlocked> blocked;
+  if (signals >= 0) {
+    blocked.emplace();
+  }
   pollfd watched[2] = {{shutdown_fd(), POLLIN, 0}, {signals, POLLIN, 0}};
   while (!shutdown_requested()) {
     if (::poll(watched, signals >= 0 ? 2 : 1, -1) > 0 && (watched[1].revents & POLLIN) != 0) {

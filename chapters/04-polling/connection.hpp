@@ -90,10 +90,10 @@ class Connection {
   /// later than @p ctx's shutdown deadline.
   [[nodiscard]] common::Deadline deadline(const Context& ctx) const noexcept;
 
-  /// Nothing in flight: no response pending or being made, no close in progress. Shutdown closes
-  /// such a connection at once.
+  /// Nothing in flight: no response pending or being made, no batch with the sink or waiting for
+  /// retry(), no close in progress. Shutdown closes such a connection at once.
   [[nodiscard]] bool idle() const noexcept {
-    return out_.empty() && !awaiting_ && phase_ != Phase::kLingering;
+    return out_.empty() && !awaiting_ && !refused_ && phase_ != Phase::kLingering;
   }
 
   /// Its descriptor and serial.

@@ -1,5 +1,6 @@
 /// @file blocking.hpp
-/// @brief Serving one connection in lock-step: the per-client code of chapters 01 to 03.
+/// @brief Serving one connection in lock-step: the per-client code of the blocking models (one
+/// client at a time, a process or a thread per connection).
 #pragma once
 
 #include <optional>

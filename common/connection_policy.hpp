@@ -14,8 +14,9 @@ namespace common {
 /// @brief How long a connection may wait for what, how much it may hold, and how a server rests
 /// when it is out of descriptors.
 ///
-/// The blocking helpers of chapters 01 to 03, the epoll loops and the io_uring loop all apply
-/// these same rules, so that the chapters differ in mechanism only: the black-box suite checks
+/// The event-driven models apply these rules through deadline_for() and the constants; the
+/// blocking helpers (blocking.hpp) share the linger time and apply the same timeouts from the
+/// Options in their own waits. The chapters differ in mechanism only: the black-box suite checks
 /// each rule against every chapter.
 /// @{
 

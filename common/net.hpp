@@ -21,7 +21,7 @@ struct ListenConfig {
   std::string host = "127.0.0.1";  ///< numeric IPv4 or IPv6 address, or a name such as localhost
   std::uint16_t port = 8080;       ///< 0 asks the kernel for an ephemeral port
   int backlog = 4096;              ///< the kernel caps it at net.core.somaxconn
-  bool reuse_port = false;         ///< SO_REUSEPORT: several listeners share the port (chapter 08)
+  bool reuse_port = false;         ///< SO_REUSEPORT: several listeners share the port
   bool nonblocking = true;         ///< SOCK_NONBLOCK on the listener itself
 };
 

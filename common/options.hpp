@@ -46,9 +46,9 @@ struct Options {
   std::string docroot{kDefaultDocroot};  ///< the directory /static/ serves (--docroot)
   std::chrono::milliseconds idle_timeout{5000};      ///< between requests
   std::chrono::milliseconds request_timeout{10000};  ///< from a request's first byte to its last
-  int max_clients = 512;                             ///< live children or threads (02, 03)
-  bool pin = true;                                   ///< pin worker threads to cores (07)
-  bool processes = false;                            ///< loops in processes, not threads (08)
+  int max_clients = 512;                             ///< live children or threads, one per client
+  bool pin = true;                                   ///< pin worker threads to cores
+  bool processes = false;                            ///< loops in processes, not threads
 };
 
 /// The outcome of parse_arguments().

@@ -20,12 +20,15 @@
 namespace polling {
 
 /// @defgroup polling_loop Event loop (chapter 04)
-/// @brief Waits for readiness, dispatches it, expires deadlines: the loop chapters 05 to 08 reuse.
+/// @brief Waits for readiness, dispatches it, expires deadlines: the loop chapters 05, 07 and 08
+/// reuse (chapter 06 reuses its connection and its task queue, not the loop).
 ///
 /// The loop accepts (if it has a listener), serves and times out the connections it owns,
 /// answering their requests inline. Three extension points, and nothing else, serve the
 /// chapters that build on it: post() hands it work from another thread, take_over() gives it a
-/// connection accepted elsewhere, and hand_off() sends its requests to someone else to answer.
+/// connection accepted elsewhere, and hand_off() sends its requests to someone else to answer
+/// (their answers come back through answer(); a batch the sink refused is offered again by
+/// retry()).
 /// @{
 
 /// One epoll loop. Single-threaded: every member function runs on the loop's thread, except

@@ -9,8 +9,10 @@ Each chapter in chapters/registry.json that is built is started, and so are ngin
 the same job (GET / answers "Hello, World!") with as many worker processes as the chapter has
 workers, and the floor (tests/tools/floor.cpp: one epoll loop, one read and one write per
 request, no parsing). With two CPUs or more the servers run on their own CPUs (--cores, default
-all but one) and wrk on the others, so that the server's CPU time is its own. Then, one after
-another and on the same settings, repeated --runs times and reported as medians:
+all but one) and wrk on the others, so that the server's CPU time is its own. Then, on the same
+settings, each workload below runs on every server in turn (a fresh server each time, warmed up
+for a second) before the next workload starts, and the whole is repeated --runs times and
+reported as medians:
 
   1. keep-alive GET / at 1, 16 and 256 connections (wrk --latency): requests/s, p50, p99, the
      server's CPU time per request, and how busy wrk was;
@@ -166,31 +168,31 @@ class Bench(Run):
     def plan(self):
         cfg = self.cfg
         sessions = []
-        d = cfg.duration
+        # Every server in turn on one workload, then the next workload: a ratio then compares runs
+        # made seconds apart, not minutes, on a machine whose speed drifts with its neighbours'.
         for rep in range(1, cfg.runs + 1):
-            for t in self.targets:
-                concurrent = t.cap("concurrent")
-                steps = [Step("warm-up", cfg.warmup + 0.2, self.warm_fn(t))] if cfg.warmup else []
-                for n in cfg.levels:
-                    if n > 1 and not concurrent:
+            for n in cfg.levels:
+                for t in self.targets:
+                    if n > 1 and not t.cap("concurrent"):
                         self.note(t, f"keep-alive {n}", "skipped: the model is not concurrent (one connection "
                                   "at a time), so the other keep-alive connections would only wait")
                         continue
-                    steps.append(Step(f"keep-alive, {n} conn", d + 0.2, self.keepalive_fn(t, n)))
-                steps.append(Step(f"pipelined x{cfg.pipeline_depth}, {self.conns_for(t, cfg.pipeline_conns)} conn",
-                                  d + 0.2, self.pipelined_fn(t)))
-                if t.kind != "floor":  # the floor answers Connection: close only when told to
-                    steps.append(Step(f"Connection: close, {cfg.close_conns} conn", d + 0.2, self.close_fn(t)))
-                sessions.append(Session(t, rep, steps, self.starter(t)))
-                if t.kind == "floor":
-                    sessions.append(Session(t, rep, [Step(f"Connection: close, {cfg.close_conns} conn", d + 0.2,
-                                                          self.close_fn(t))], self.starter(t, close=True)))
+                    sessions.append(self.session(t, rep, f"keep-alive, {n} conn", self.keepalive_fn(t, n)))
+            for t in self.targets:
+                sessions.append(self.session(
+                    t, rep, f"pipelined x{cfg.pipeline_depth}, {self.conns_for(t, cfg.pipeline_conns)} conn",
+                    self.pipelined_fn(t)))
+            for t in self.targets:
+                # The floor answers Connection: close only when started to.
+                sessions.append(self.session(t, rep, f"Connection: close, {cfg.close_conns} conn", self.close_fn(t),
+                                             close=t.kind == "floor"))
+            for t in self.targets:
                 if t.kind == "nginx" and rep == 1:
                     self.note(t, "blocking", "n/a: nginx has no blocking route")
-                if t.kind == "chapter" and not concurrent:
+                if t.kind == "chapter" and not t.cap("concurrent"):
                     self.note(t, "blocking", "skipped: not concurrent (the /sleep clients and the GET / "
                               "clients would take turns, one connection at a time)")
-                if t.kind == "chapter" and concurrent:
+                if t.kind == "chapter" and t.cap("concurrent"):
                     # The model as it ships (no --threads): whether it keeps GET / fast while
                     # blocking work runs is a property of its default design (a pool sized for
                     # blocking work, say), not of the worker count matched with nginx above.
@@ -222,6 +224,13 @@ class Bench(Run):
                                         self.starter(t, close=True)))
         return sessions
 
+    def session(self, t, rep, label, fn, close=False):
+        """A fresh server for one workload: a short warm-up, then the measured run."""
+        cfg = self.cfg
+        steps = [Step("warm-up", cfg.warmup + 0.2, self.warm_fn(t))] if cfg.warmup else []
+        steps.append(Step(label, cfg.duration + 0.2, fn))
+        return Session(t, rep, steps, self.starter(t, close=close))
+
     def conns_for(self, t, n):
         return n if t.cap("concurrent") else 1
 
@@ -231,13 +240,17 @@ class Bench(Run):
         cfg = self.cfg
         r = load.wrk(srv.url, connections, duration or cfg.duration, cfg.wrk_threads,
                      cpus=cfg.loadgen_cpus, server=srv, **kwargs)
+        # wrk times a pipelined burst as a whole, not each request of it: no latency for those.
+        timed = not kwargs.get("pipeline")
         for metric, key in (("rps", "rps"), ("p50_ms", "p50"), ("p99_ms", "p99"), ("cpu_us", "cpu_us"),
                             ("loadgen_busy", "loadgen_busy")):
-            self.record(t, workload, param, metric, r[key])
+            if timed or metric not in ("p50_ms", "p99_ms"):
+                self.record(t, workload, param, metric, r[key])
         self.record(t, workload, param, "errors", r["errors"] + r["non2xx"])
         err = f"  ({r['errors'] + r['non2xx']} errors)" if r["errors"] + r["non2xx"] else ""
         busy = "  (wrk busy: its ceiling)" if r["loadgen_busy"] >= 0.9 else ""
-        return (f"{r['rps']:>10,.0f} req/s  p99 {fmt_ms(r['p99'])}  {r['cpu_us']:5.1f} µs CPU/req"
+        p99 = f"p99 {fmt_ms(r['p99'])}" if timed else "p99 -"
+        return (f"{r['rps']:>10,.0f} req/s  {p99:<11} {r['cpu_us']:5.1f} µs CPU/req"
                 f"  wrk {r['loadgen_busy']:.0%}{busy}{err}")
 
     def warm_fn(self, t):

@@ -173,8 +173,9 @@ def write_markdown(run, path):
         "one epoll loop, one read and one write per request, a canned answer, no parsing. A chapter's "
         "multiple of the floor is the cost of its model and of its code. ‡ marks a run in which wrk was "
         f"busy {BUSY:.0%} of its CPU or more: that throughput is the load generator's ceiling, not the server's.\n")
-    add(f"> Each figure is the median of {cfg.runs} run(s), with the runs of every server interleaved "
-        "(run 1 of every server, then run 2, ...) so that a slow minute hits all of them. Treat "
+    add(f"> Each figure is the median of {cfg.runs} run(s). Each workload runs on every server in turn, "
+        "a fresh server each time, before the next workload, and the whole is repeated: the runs that a "
+        "ratio compares are seconds apart, so that a slow minute of a shared machine hits both. Treat "
         "differences under ~10% in CPU per request, and ~15% in requests/s, as noise. Compare servers "
         "within these tables, not with numbers from another machine.\n")
 

@@ -30,7 +30,7 @@ help:
 	@echo "make fuzz            fuzz the HTTP parser (libFuzzer, clang) for SECONDS=60 seconds, in $(BUILD)-fuzz/"
 	@echo "make tour            build, then show every chapter under the same small load and probes, in one table (~1 min)"
 	@echo "make bench           build, then measure every chapter against nginx and the kernel floor (~25 min): docs/results/"
-	@echo "                     (QUICK=1: a 2-3 min smoke run; CORES=N: servers on N CPUs, wrk on the rest)"
+	@echo "                     (QUICK=1: a smoke run of about 2 min; CORES=N: servers on N CPUs, wrk on the rest)"
 	@echo "make profile CH=NN   build, then record chapter NN under load with perf: where its CPU goes, and a flame graph (CH=all: every chapter)"
 	@echo "make docs            build the book (chapter pages, diagrams, API reference) into docs/html/"
 	@echo "make exercise CH=NN EX=NAME   write and build a starting copy of an exercise under exercises/ (no EX: list them)"
@@ -61,8 +61,7 @@ build:
 
 # builds only what the chapter needs (its binary and the docroot), then replaces make with it
 run:
-	@ch=$(CH); case $$ch in [0-9]) ch=0$$ch;; esac; \
-	name=$$(cd chapters && ls -d $$ch*/ 2>/dev/null | head -n 1 | tr -d /); \
+	@name=$(call chapter_dir,$(CH)); \
 	if [ -z "$$name" ]; then echo "no chapter matches CH=$(CH); try: $$(cd chapters && ls -d [0-9]*/ | tr -d / | tr '\n' ' ')"; exit 2; fi; \
 	scripts/setup.sh build try && \
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE) $(WERROR_FLAG) --log-level=WARNING && \
@@ -169,12 +168,15 @@ capabilities:
 EX ?=
 SANITIZE ?=
 CH_GIVEN = $(if $(filter command line environment,$(origin CH)),$(CH))
+# The chapter folder that $(1) names: "4", "04" or "04-polling" all name 04-polling.
+chapter_dir = $(shell ch=$(1); case $$ch in ([0-9]) ch=0$$ch;; esac; cd chapters && ls -d $$ch*/ 2>/dev/null | head -n 1 | tr -d /)
 # make attacks (tests/attacks/): slowhttptest's slowloris, slow body and slow read, then ab and
-# h2load --h1, against every chapter; each verdict is checked against what the model claims.
+# h2load --h1, against every chapter; each verdict is checked against what the model claims, and
+# written to docs/results/attacks.json, which each chapter's page in the book shows.
 .PHONY: attacks
 attacks: build
 	@scripts/setup.sh test attacks
-	@/usr/bin/pytest-3 -q -rs -p no:cacheprovider tests/attacks --bindir $(BUILD)/bin --docroot $(BUILD)/www $(if $(CH),--chapter $$(cd chapters && ls -d $(CH)*/ | head -n 1 | tr -d /))
+	@/usr/bin/pytest-3 -q -rs -p no:cacheprovider tests/attacks --bindir $(BUILD)/bin --docroot $(BUILD)/www --record docs/results/attacks.json $(if $(CH_GIVEN),--chapter $(or $(call chapter_dir,$(CH_GIVEN)),$(error no chapter matches CH=$(CH))))
 
 .PHONY: exercise check exercises-verify
 exercise:

@@ -11,8 +11,8 @@ The sources stay plain, GitHub-readable markdown; doxygen reads copies written i
   docs/results/bench.md (once make bench has written it), exercises.md and authoring.md; the API
   reference comes from the headers of common/;
 - in a chapter page, a paragraph that names a region in bold, **`[name]`**, is followed by
-  the code between the `// [name]` markers, found in the chapter's directory first,
-  then in common/. Exercise scaffolding is left out: the page shows the reference code;
+  the code between the `// [name]` markers, found in the chapter's own directory only.
+  Exercise scaffolding is left out: the page shows the reference code;
 - docs/diagrams/NN-name.dot is drawn at the end of the chapter's "The model" section;
 - a section "Measured by make bench" is added just before the chapter's "Exercises": its numbers
   from docs/results/ (bench.csv, bench.json) next to its nginx's and the kernel floor's, with the
@@ -20,6 +20,9 @@ The sources stay plain, GitHub-readable markdown; doxygen reads copies written i
   (docs/results/chapter-NN-name.png, scripts/bench_plots.py) and its profile
   (profile-NN-name-*.png, make profile); IMAGE_PATH is docs/results. Without a run, the section
   says to run make bench;
+- before it, a section "Attacks, with the tools that make them": the slowhttptest commands of
+  make attacks and the verdicts of its last run (docs/results/attacks.json), with the claims;
+- every page but the first links to the pages before and after it in reading order;
 - a link to another page of the book becomes an @ref; a link to any other file of the
   repository becomes its text;
 - the blocks between <!-- book:NAME --> and <!-- /book:NAME --> are generated: `contents` (the
@@ -45,8 +48,8 @@ import exercise as exercises_tool  # noqa: E402
 import markers  # noqa: E402
 import bench_plots  # noqa: E402
 from benchdata import FLOOR, Run, fmt_bytes, fmt_int, fmt_ms, fmt_ratio, fmt_us  # noqa: E402
+from serverlib import load_registry  # noqa: E402
 
-REGISTRY = REPO / "chapters" / "registry.json"
 DOCS = REPO / "docs"
 AFTER_CHAPTERS = ["protocol", "design", "capabilities", "results", "exercises", "authoring"]
 RESULTS = DOCS / "results"  # what make bench wrote: bench.csv, bench.md (the "results" page), plots
@@ -70,11 +73,6 @@ TITLE = re.compile(r"^#\s+(.*?)\s*(?:\{#([\w-]+)\})?\s*$")
 
 class BookError(Exception):
     pass
-
-
-def load_registry():
-    with open(REGISTRY, encoding="utf-8") as f:
-        return json.load(f)["chapters"]
 
 
 # --- pages ------------------------------------------------------------------------------------
@@ -119,7 +117,7 @@ def book_pages():
         # The page's label: its own {#label} if it has one, else ours; the main page is "index".
         if match[2] and page.kind != "main":
             page.label = match[2]
-        first, _, rest = page.text.partition("\n")
+        rest = page.text.partition("\n")[2]
         label = "" if page.kind == "main" else f" {{#{page.label}}}"
         page.text = f"# {page.title}{label}\n{rest}"
     return pages
@@ -239,7 +237,7 @@ def inline_regions(page):
     page.text = outside_code(page.text, paragraphs)
 
 
-def insert_diagram(page, dot_dirs):
+def insert_diagram(page):
     """The chapter's diagram, at the end of its "The model" section (or after the title)."""
     name = page.chapter["name"]
     dot = DOCS / "diagrams" / f"{name}.dot"
@@ -264,7 +262,7 @@ def insert_diagram(page, dot_dirs):
 def load_results():
     """The last make bench run, read back from docs/results/ (bench.csv and bench.json); None if
     it has not run."""
-    if not (RESULTS / "bench.csv").exists():
+    if not (RESULTS / "bench.csv").exists() or not (RESULTS / "bench.json").exists():
         return None
     try:
         return Run.load(RESULTS)
@@ -359,8 +357,75 @@ def results_section(page, run, has_results_page):
     return "\n".join(out)
 
 
-def insert_results(page, run, has_results_page):
-    """The "Measured by make bench" section, just before the chapter's "Exercises" (or at its end)."""
+def load_attacks():
+    """The last make attacks run's verdicts (docs/results/attacks.json); None if it has not run."""
+    path = RESULTS / "attacks.json"
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise BookError(f"{path.relative_to(REPO)}: not JSON ({e}); run `make attacks` again")
+
+
+ATTACK_NAMES = {"slowloris": "slowloris: request heads that never end",
+                "slow-body": "slow body: a POST body sent a few bytes at a time",
+                "slow-read": "slow read: a large file read a few bytes at a time"}
+
+
+def attacks_section(page, attacks):
+    """The chapter's "Attacks" section: the commands of make attacks, and the verdicts its last
+    run got from this chapter (and its variants), with what the model claims."""
+    name = page.chapter["name"]
+    out = ["## Attacks, with the tools that make them", ""]
+    runs = {k: v for k, v in (attacks or {}).get("chapters", {}).items() if k == name or k.startswith(name + "+")}
+    if not runs:
+        out.append("No verdicts yet: `make attacks` runs slowhttptest, ab and h2load against every chapter "
+                   "and writes `docs/results/attacks.json`; the next `make docs` shows this chapter's here.")
+        return "\n".join(out)
+    out.append("`make attacks` (or `make attacks CH=NN`) runs each attack for "
+               f"{attacks.get('seconds', '?')} s against a fresh server. slowhttptest sends a fresh `GET /` "
+               "every second while it attacks, and counts it answered if the answer comes within 2 s; "
+               "`tests/attacks/test_attacks.py` checks the verdict both ways against what the model claims "
+               "(`chapters/registry.json`). To watch one yourself, start the chapter with `make run` and, "
+               "in another terminal:")
+    out.append("")
+    out.append("```")
+    out += [attacks["commands"][a] for a in ATTACK_NAMES if a in attacks.get("commands", {})]
+    out.append("```")
+    out.append("")
+    out.append("slowhttptest writes NAME.html, a plot of connections and service over time. "
+               f"The last run ({attacks.get('date', '?')} on {attacks.get('host', '?')}):")
+    out.append("")
+    out += ["| Server | Attack | Connections | Probe answered | The model claims |", "|---|---|---|---|---|"]
+    caps = page.chapter.get("capabilities", {})
+    for run_name, verdicts in sorted(runs.items()):
+        done = verdicts.get("slowhttptest", {})
+        for attack in [a for a in ATTACK_NAMES if a in done] + [a for a in done if a not in ATTACK_NAMES]:
+            v = done[attack]
+            total = v["answered_s"] + v["unanswered_s"]
+            measured = ("every second: service available" if not v["unanswered_s"] else
+                        f"in {v['answered_s']} of {total} s: service unavailable for {v['unanswered_s']} s")
+            if v["claimed_available"]:
+                claim = "available"
+            elif not caps.get("isolates_slow_clients"):
+                claim = "unavailable: one client at a time"
+            else:
+                claim = f"unavailable: more slow clients than `--max-clients` ({attacks.get('max_clients', '?')})"
+            out.append(f"| {run_name} | {ATTACK_NAMES.get(attack, attack)} | {v['connections']:,} | {measured} | "
+                       f"{claim} |")
+    clients = [(run_name, c) for run_name, verdicts in sorted(runs.items()) for c in verdicts.get("clients", [])]
+    if clients:
+        out.append("")
+        out.append("As ordinary clients, `ab` and `h2load --h1` (HTTP/1.1, pipelined 8 deep):")
+        out.append("")
+        out += [f"- {run_name}, `{c['tool']}`: {c['answered_2xx']:,} of {c['sent']:,} requests answered 2xx"
+                for run_name, c in clients]
+    return "\n".join(out)
+
+
+def insert_before_exercises(page, section):
+    """Puts section just before the chapter's "Exercises" (or at its end)."""
     lines = page.text.split("\n")
     at, in_fence = len(lines), False
     for i, line in enumerate(lines):
@@ -369,9 +434,14 @@ def insert_results(page, run, has_results_page):
         elif not in_fence and re.match(r"^##\s+Exercises\b", line):
             at = i
             break
-    section = results_section(page, run, has_results_page).split("\n")
+    section = section.split("\n")
     lines[at:at] = section + [""] if at < len(lines) else ["", *section]
     page.text = "\n".join(lines)
+
+
+def insert_results(page, run, has_results_page):
+    """The "Measured by make bench" section, just before the chapter's "Exercises" (or at its end)."""
+    insert_before_exercises(page, results_section(page, run, has_results_page))
 
 
 def replace_block(page, name, generated):
@@ -482,11 +552,13 @@ def write_pages(out):
     chapter_labels = {page.chapter["name"]: page.label for page in pages if page.kind == "chapter"}
     check_capabilities()
     run = load_results()
+    attacks = load_attacks()
     has_results_page = any(page.label == "results" for page in pages)
     for page in pages:
         if page.kind == "chapter":
             inline_regions(page)
-            insert_diagram(page, DOCS / "diagrams")
+            insert_diagram(page)
+            insert_before_exercises(page, attacks_section(page, attacks))
             insert_results(page, run, has_results_page)
         if page.kind == "main":
             replace_block(page, "contents", contents_block(pages))

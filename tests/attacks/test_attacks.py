@@ -20,7 +20,8 @@ import pytest
 
 MAX_CLIENTS = 512  # the default --max-clients of the models with a process or thread per client
 SECONDS = 8
-VERDICTS = []  # (chapter, attack, seconds answered, seconds not): printed after the run (conftest)
+VERDICTS = []  # (chapter, attack, connections, seconds answered, seconds not, claimed available)
+CLIENTS = []  # (chapter, tool, requests sent, requests answered 2xx): the ordinary clients' runs
 
 # name: (slowhttptest arguments, path, connections)
 ATTACKS = {
@@ -56,21 +57,28 @@ def availability(csv_path):
     return available, missing
 
 
+def slowhttptest_args(attack, url, out):
+    """The command line of one attack, after the tool's path: what the pages print."""
+    args, path, connections = ATTACKS[attack]
+    return [*args, "-c", str(connections), "-p", "2", "-l", str(SECONDS), "-g", "-o", str(out),
+            "-u", f"{url}{path}"]
+
+
 @pytest.mark.parametrize("attack", list(ATTACKS))
 def test_slowhttptest(chapter, fresh_server, tmp_path, attack):
     """slowhttptest -H / -B / -X with 1,000 (slow read: 200) connections for 8 s: the probe is
     answered every second exactly when the model claims it isolates that many slow clients."""
     binary = tool("slowhttptest")
-    args, path, connections = ATTACKS[attack]
+    connections = ATTACKS[attack][2]
     server = fresh_server()
     out = tmp_path / attack
-    cmd = [binary, *args, "-c", str(connections), "-p", "2", "-l", str(SECONDS), "-g", "-o", str(out),
-           "-u", f"http://{server.host}:{server.port}{path}"]
+    cmd = [binary, *slowhttptest_args(attack, f"http://{server.host}:{server.port}", out)]
     subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=SECONDS + 60)
     available, missing = availability(f"{out}.csv")
-    VERDICTS.append((chapter.id, attack, connections, len(available), len(missing)))
+    claimed = expected_available(chapter, connections)
+    VERDICTS.append((chapter.id, attack, connections, len(available), len(missing), claimed))
     assert server.alive(), f"{chapter.name} died under {attack}"
-    if expected_available(chapter, connections):
+    if claimed:
         assert not missing, (f"{attack}: the probe was not answered at seconds {missing}, though the model "
                              f"claims to isolate {connections} slow clients")
     else:
@@ -87,6 +95,10 @@ def test_ab_keep_alive(chapter, fresh_server):
                           f"http://{server.host}:{server.port}/"], capture_output=True, text=True, timeout=60).stdout
     complete = re.search(r"Complete requests:\s+(\d+)", out)
     failed = re.search(r"Failed requests:\s+(\d+)", out)
+    non2xx = re.search(r"Non-2xx responses:\s+(\d+)", out)
+    if complete and failed:
+        CLIENTS.append((chapter.id, f"ab -k -c {concurrency}", 2000,
+                        int(complete[1]) - int(failed[1]) - (int(non2xx[1]) if non2xx else 0)))
     assert complete and int(complete[1]) == 2000, out[-600:]
     assert failed and int(failed[1]) == 0, out[-600:]
     assert "Non-2xx responses" not in out, out[-600:]
@@ -102,6 +114,8 @@ def test_h2load_http1_pipelined(chapter, fresh_server):
                           f"http://{server.host}:{server.port}/"], capture_output=True, text=True, timeout=60).stdout
     requests = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", out)
     statuses = re.search(r"status codes: (\d+) 2xx", out)
+    if statuses:
+        CLIENTS.append((chapter.id, f"h2load --h1 -m 8 -c {clients}", 2000, int(statuses[1])))
     assert requests, out[-600:]
     assert int(requests[3]) == 2000 and int(requests[5]) == 0 and int(requests[6]) == 0, requests[0]
     assert statuses and int(statuses[1]) == 2000, out[-600:]

@@ -2,7 +2,7 @@
 """make bench: every chapter, nginx and the kernel floor, measured side by side on this machine.
 
     /usr/bin/python3 scripts/bench.py --build build            # the full run (make bench)
-    /usr/bin/python3 scripts/bench.py --build build --quick    # a 1-2 minute smoke run
+    /usr/bin/python3 scripts/bench.py --build build --quick    # a smoke run of about 2 minutes
     /usr/bin/python3 scripts/bench.py --cores 8                # servers on 8 cores, wrk on the rest
 
 Each chapter in chapters/registry.json that is built is started, and so are nginx configured for
@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import load  # noqa: E402
 import procs  # noqa: E402
 import targets  # noqa: E402
+from serverlib import ROOT  # noqa: E402
 from benchdata import FLOOR, Run, Target, fmt_duration, fmt_ms, machine  # noqa: E402
 
 
@@ -53,7 +54,7 @@ def parse_args():
     p.add_argument("--idle", type=int, help="idle connections held for the memory measure (default 10000, quick 1000)")
     p.add_argument("--requests", type=int, help="requests counted for system calls per request (default 20000, quick 2000)")
     p.add_argument("--wrk-threads", type=int, help="wrk -t (default: the load generator's CPU count)")
-    p.add_argument("--chapter", action="append", default=[], help="only this chapter (repeatable; a prefix like 04 works)")
+    p.add_argument("--chapter", action="append", default=[], help="only this chapter (repeatable; 4, 04 or 04-polling)")
     p.add_argument("--out", help="output directory (default docs/results, quick: BUILD/bench-quick)")
     a = p.parse_args()
     q = a.quick
@@ -85,7 +86,7 @@ def parse_args():
     build = Path(a.build)
     a.docroot = str(build / "www")
     a.bindir = str(build / "bin")
-    a.out = Path(a.out) if a.out else (build / "bench-quick" if q else targets.ROOT / "docs" / "results")
+    a.out = Path(a.out) if a.out else (build / "bench-quick" if q else ROOT / "docs" / "results")
     return a
 
 
@@ -123,7 +124,7 @@ class Bench(Run):
         cfg = self.cfg
         chapters = targets.load_chapters(cfg.build)
         if cfg.chapter:
-            chapters = [c for c in chapters if any(c.name.startswith(w) for w in cfg.chapter)]
+            chapters = targets.named(chapters, cfg.chapter)
         print(f"Servers on CPU {','.join(map(str, cfg.server_cpus))}, wrk on CPU "
               f"{','.join(map(str, cfg.loadgen_cpus))}. Starting each chapter once to read its worker count...")
         for ch in chapters:

@@ -141,13 +141,13 @@ def blocking(path, run, plt, matplotlib, colors, subtitle):
         names.append(t.name)
         p99s.append(p99)
         p50s.append(run.median(t.name, "blocking", cfg.block_conns, "p50_ms") or float("nan"))
-        base.append(run.median(t.name, "keep-alive", 16, "p99_ms") or float("nan"))
+        base.append(run.median(t.name, "keep-alive", cfg.block_conns, "p99_ms") or float("nan"))
     if not names:
         return None
     fig, ax = plt.subplots(figsize=(9, 0.6 * len(names) + 2.6))
     y = list(range(len(names)))
     h = 0.27
-    ax.barh([i - h for i in y], base, height=h, color="#9ecae1", label="p99 without sleeps (16 conn)")
+    ax.barh([i - h for i in y], base, height=h, color="#9ecae1", label=f"p99 without sleeps ({cfg.block_conns} conn)")
     ax.barh(y, p50s, height=h, color="#fd8d3c", label=f"p50 with {cfg.sleepers} x /sleep?ms={cfg.sleep_ms} in flight")
     ax.barh([i + h for i in y], p99s, height=h, color="#d62728", label=f"p99 with {cfg.sleepers} x /sleep?ms={cfg.sleep_ms} in flight")
     for i, v in enumerate(p99s):

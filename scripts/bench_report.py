@@ -280,9 +280,9 @@ def write_markdown(run, path):
                      fmt_ms(run.median(t.name, "blocking", b, "p50_ms")), fmt_ms(p99),
                      fmt_int(run.median(t.name, "blocking", b, "rps")),
                      f"{run.median(t.name, 'blocking', b, 'sleeps_per_s') or 0:.1f}",
-                     fmt_ms(run.median(t.name, "keep-alive", 16, "p99_ms"))])
+                     fmt_ms(run.median(t.name, "keep-alive", b, "p99_ms"))])
     add(table(["Chapter", "Workers (default)", "GET / p50", "GET / p99", "GET / req/s", "sleeps answered/s",
-               "p99 without sleeps (16 conn)"], rows))
+               f"p99 without sleeps ({cfg.block_conns} conn)"], rows))
     add("\n![Latency under blocking work](latency_under_blocking.png)\n")
 
     add("## Memory per idle connection\n")
@@ -293,7 +293,7 @@ def write_markdown(run, path):
         "data flows) is the same for every server and not in it. The kernel's task memory (thread stacks "
         "and page tables, `/proc/meminfo`), which a thread or a process per connection would add, is its own "
         "column. Only chapters whose model claims c10k, and their nginx; `make tour` measures 02 and 03 the "
-        "same way.\n")
+        "same way, at 1,000 connections.\n")
     rows = []
     for t in run.targets:
         per = idle_per_conn(run, t.name)

@@ -15,7 +15,6 @@ doing an exercise, and adding one.
 
 import argparse
 import ast
-import json
 import os
 import re
 import shutil
@@ -28,19 +27,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from markers import REPO, parse_regions, render, source_files  # noqa: E402
+from serverlib import load_registry  # noqa: E402
 
-REGISTRY = REPO / "chapters" / "registry.json"
 TESTS = REPO / "tests" / "exercises"
 BLACKBOX = REPO / "tests" / "blackbox"
 PYTEST = "/usr/bin/pytest-3"
 
 TEST_FILE = re.compile(r"^test_(?P<number>\d\d)_(?P<name>[a-z0-9_]+)\.py$")
 README_ITEM = re.compile(r"^(?P<indent>\s*)(?:\d+\.|[-*])\s+\*\*`(?P<name>[a-z0-9][a-z0-9-]*)`\*\*")
-
-
-def load_registry():
-    with open(REGISTRY, encoding="utf-8") as f:
-        return json.load(f)["chapters"]
 
 
 def registry_entry(chapter):

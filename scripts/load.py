@@ -224,6 +224,8 @@ def fixed_connections(address, total, clients=4, budget=120.0):
         t.join(budget + 5)
     if failures:
         raise failures[0]
+    if next(counter, None) is not None:
+        raise TimeoutError(f"not all {total} connections were made within {budget:g} s")
     return time.monotonic() - start
 
 

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import load  # noqa: E402
 import procs  # noqa: E402
 import targets  # noqa: E402
+from serverlib import ROOT  # noqa: E402
 
 SECONDS = 4
 CONNECTIONS = 16
@@ -208,7 +209,7 @@ def main():
     p.add_argument("--build", default="build")
     p.add_argument("--chapter", action="append", default=[], help="a chapter (01, 04-polling); repeatable")
     p.add_argument("--all", action="store_true", help="every chapter that is built")
-    p.add_argument("--out", default=str(targets.ROOT / "docs" / "results"), help="where the images go")
+    p.add_argument("--out", default=str(ROOT / "docs" / "results"), help="where the images go")
     cfg = p.parse_args()
     for tool in ("perf", "wrk", "taskset"):
         if not shutil.which(tool):
@@ -224,8 +225,9 @@ def main():
     cfg.server_cpus = cpus[1:] if len(cpus) >= 2 else cpus
     cfg.loadgen_cpus = cpus[:1]
     cfg.docroot = Path(cfg.build) / "www"
-    chapters = [c for c in targets.load_chapters(cfg.build) if c.built and
-                (cfg.all or any(c.name.startswith(w.zfill(2) if w.isdigit() else w) for w in cfg.chapter))]
+    chapters = [c for c in targets.load_chapters(cfg.build) if c.built]
+    if not cfg.all:
+        chapters = targets.named(chapters, cfg.chapter)
     if not chapters:
         sys.exit("no chapter to profile: make profile CH=NN (built first)")
     print(f"Profiling on CPU {','.join(map(str, cfg.server_cpus))} (wrk on {cfg.loadgen_cpus[0]}), {SECONDS} s each:")

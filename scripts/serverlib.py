@@ -127,12 +127,15 @@ class Reader:
         return Response(head + b"\r\n\r\n" + body, int(status), reason, headers, body)
 
     def at_eof(self, timeout=5.0):
-        """True if the peer closes without sending anything more within timeout."""
+        """True if the peer closes without sending anything more within timeout; False if it
+        sends more, or is still open when timeout passes."""
         self.sock.settimeout(timeout)
         try:
             return self.buffer == b"" and self.sock.recv(1) == b""
         except (ConnectionResetError, BrokenPipeError):
             return True
+        except socket.timeout:
+            return False
 
 
 def read_response(sock, head_only=False):

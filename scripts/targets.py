@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import procs
-from serverlib import ROOT, http_get, load_registry, tree_cpu_seconds, tree_pids, wait_listening
+from serverlib import http_get, load_registry, tree_cpu_seconds, tree_pids, wait_listening
 
 HOST = "127.0.0.1"
 HELLO = b"Hello, World!"
@@ -41,6 +41,12 @@ class Chapter:
 
 def load_chapters(build):
     return [Chapter(e, Path(build) / "bin") for e in load_registry()]
+
+
+def named(chapters, wanted):
+    """The chapters that one of wanted names: "4", "04" or "04-polling"."""
+    prefixes = [w.zfill(2) if w.isdigit() else w for w in wanted]
+    return [c for c in chapters if any(c.name.startswith(p) for p in prefixes)]
 
 
 def chapter_args(chapter, workers, max_connections, idle_timeout=600):
@@ -233,7 +239,3 @@ class NginxServer(Server):
 
     def stop(self):
         procs.terminate(self.proc, grace=5, sig=signal.SIGQUIT)  # graceful: workers finish, then exit
-
-
-def default_bindir():
-    return ROOT / "build" / "bin"

@@ -18,7 +18,8 @@
 #include "common/stats.hpp"
 #include "common/timer_heap.hpp"
 
-/// Chapter 04's event-driven connection and epoll loop, which chapters 05 to 08 build on.
+/// Chapter 04's event-driven connection and epoll loop: chapters 05 to 08 build on the
+/// connection, and 05, 07 and 08 on the loop.
 namespace polling {
 
 /// @defgroup polling_connection Connection (chapter 04)

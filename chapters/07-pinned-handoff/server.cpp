@@ -8,9 +8,10 @@
 // burst), and the loop registers it in its own epoll set. From then on the descriptor belongs to
 // that worker alone, for its whole life: no lock, no shared queue, no other thread touches it.
 //
-// What it fixes from chapters 04 and 05: the I/O itself now runs on every core. Each loop is
-// chapter 04's, with its cheap connections and no locks, and there are as many as cores.
-// Pinning keeps each loop's connections, buffers and caches on one core.
+// What it fixes from chapters 04 to 06: the I/O runs on every core, as in chapter 06, but each
+// connection stays on one loop for its whole life, so there is no queue, no lock and no re-arm
+// per request. Each loop is chapter 04's, with its cheap connections, and there are as many as
+// cores. Pinning keeps each loop's connections, buffers and caches on one core.
 //
 // What it costs: placement is decided once, at accept time, by a round-robin that knows nothing
 // about load: a worker that drew the heavy clients stays busy while another idles. And the

@@ -26,11 +26,12 @@ help:
 	@echo "make test-asan       the suite on an AddressSanitizer + UndefinedBehaviorSanitizer build (no timing tests)"
 	@echo "make test-tsan       the suite on a ThreadSanitizer build, for the chapters that run threads (no timing tests)"
 	@echo "make build-types     every build type (Debug, Release, RelWithDebInfo, MinSizeRel) with g++ and clang++, warnings as errors, and their unit tests"
-	@echo "make attacks         slowhttptest (slowloris, slow body, slow read), ab and h2load against every chapter, verdicts checked (~6 min)"
+	@echo "make attacks         slowhttptest (slowloris, slow body, slow read), ab and h2load against every chapter, verdicts checked (~5 min)"
 	@echo "make fuzz            fuzz the HTTP parser (libFuzzer, clang) for SECONDS=60 seconds, in $(BUILD)-fuzz/"
 	@echo "make tour            build, then show every chapter under the same small load and probes, in one table (~1 min)"
-	@echo "make bench           build, then measure every chapter against nginx and the kernel floor (~25 min): docs/results/"
+	@echo "make bench           build, then measure every chapter against nginx and the kernel floor (~20 min): docs/results/"
 	@echo "                     (QUICK=1: a smoke run of about 2 min; CORES=N: servers on N CPUs, wrk on the rest)"
+	@echo "make bench-tools     pack wrk, nginx, strace and taskset with their libraries, for a machine with no package registry"
 	@echo "make profile CH=NN   build, then record chapter NN under load with perf: where its CPU goes, and a flame graph (CH=all: every chapter)"
 	@echo "make docs            build the book (chapter pages, diagrams, API reference) into docs/html/"
 	@echo "make exercise CH=NN EX=NAME   write and build a starting copy of an exercise under exercises/ (no EX: list them)"
@@ -133,9 +134,17 @@ WORKERS ?=
 CORES ?=
 BENCH_ARGS ?=
 .PHONY: bench bench-quick tour profile
+BENCH_TOOLS = $(BUILD)/bench-tools
 bench: build
+	@if [ -d $(BENCH_TOOLS)/bin ]; then echo "make bench: with the tools packed in $(BENCH_TOOLS)"; else scripts/setup.sh bench; fi
+	@PATH="$(abspath $(BENCH_TOOLS))/bin:$$PATH" /usr/bin/python3 scripts/bench.py --build $(BUILD) $(if $(QUICK),--quick) $(if $(WORKERS),--workers $(WORKERS)) $(if $(CORES),--cores $(CORES)) $(BENCH_ARGS)
+
+# make bench-tools: wrk, nginx, strace and taskset with their libraries in $(BENCH_TOOLS), for a
+# machine that reaches no package registry (carry the folder there; make bench then uses it).
+.PHONY: bench-tools
+bench-tools:
 	@scripts/setup.sh bench
-	@/usr/bin/python3 scripts/bench.py --build $(BUILD) $(if $(QUICK),--quick) $(if $(WORKERS),--workers $(WORKERS)) $(if $(CORES),--cores $(CORES)) $(BENCH_ARGS)
+	@scripts/pack_bench_tools.sh $(BENCH_TOOLS)
 
 # make profile CH=NN (scripts/profile.py): perf samples the chapter under keep-alive load; the
 # split of its CPU time and a flame graph go to docs/results/, where its page shows them.

@@ -344,6 +344,10 @@ def write_markdown(run, path):
         f"{', '.join(map(str, cfg.levels))} connections, a {cfg.warmup} s warm-up after each start. Every server "
         "listens on 127.0.0.1 and is restarted for each run; `taskset` puts it and wrk on their CPUs "
         "(`--cores N` gives the servers N CPUs and wrk the rest).")
+    add("- Scaling past two cores: on a machine with more, `make bench CORES=N BENCH_ARGS='--chapter 06 "
+        "--chapter 07 --chapter 08 --chapter 09 --out docs/results/cores-N'` for N = 1, 2, 4, 8 gives the "
+        "multi-core chapters and nginx N loops, threads or workers each. `make bench-tools` packs wrk, "
+        "nginx, strace and taskset with their libraries for a machine that reaches no package registry.")
     add(f"- Chapters get `--threads {cfg.workers}` if their model takes a thread count, and `--idle-timeout "
         "600`, so that held idle connections stay open. A chapter that is not concurrent is measured at "
         "one connection only.")

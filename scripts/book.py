@@ -286,7 +286,7 @@ def results_section(page, run, has_results_page):
     name = page.chapter["name"]
     out = ["## Measured by make bench", ""]
     if run is None:
-        out.append("No measurements yet: `make bench` (about 25 minutes) measures every chapter against "
+        out.append("No measurements yet: `make bench` (about 20 minutes) measures every chapter against "
                    "nginx and the kernel floor and writes `docs/results/`; the next `make docs` shows this "
                    "chapter's numbers and plot here.")
         return "\n".join(out)

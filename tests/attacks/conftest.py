@@ -3,7 +3,6 @@
     pytest-3 tests/attacks --bindir build/bin --docroot build/www [--chapter 04-polling]   # make attacks
 """
 
-import importlib.util
 import json
 import platform
 import sys
@@ -13,9 +12,9 @@ from pathlib import Path
 BLACKBOX = Path(__file__).resolve().parents[1] / "blackbox"
 sys.path.insert(0, str(BLACKBOX))
 
-_spec = importlib.util.spec_from_file_location("blackbox_conftest", BLACKBOX / "conftest.py")
-_blackbox = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_blackbox)
+import harness  # noqa: E402  (found through the path above)
+
+_blackbox = harness.blackbox_conftest()
 
 pytest_generate_tests = _blackbox.pytest_generate_tests
 pytest_configure = _blackbox.pytest_configure

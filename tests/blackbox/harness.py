@@ -100,6 +100,17 @@ class Server:
         return self._stderr.decode(errors="replace")
 
 
+def blackbox_conftest():
+    """This suite's conftest.py as a module: the suites beside it (tests/exercises,
+    tests/attacks) take its options, chapters and fixtures from it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("blackbox_conftest", Path(__file__).with_name("conftest.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def answered_within(sock, seconds):
     """The response read from sock within seconds, or None."""
     sock.settimeout(seconds)

@@ -10,7 +10,6 @@ big_file) are the black-box suite's own, from tests/blackbox/conftest.py; so is 
 `make check` and `make exercises-verify` (scripts/exercise.py) run these files.
 """
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -21,9 +20,7 @@ sys.path.insert(0, str(BLACKBOX))
 
 import harness  # noqa: E402  (found through the path above)
 
-_spec = importlib.util.spec_from_file_location("blackbox_conftest", BLACKBOX / "conftest.py")
-_blackbox = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_blackbox)
+_blackbox = harness.blackbox_conftest()
 
 server = _blackbox.server
 fresh_server = _blackbox.fresh_server

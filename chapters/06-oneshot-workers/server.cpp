@@ -102,7 +102,7 @@ struct Client {
   // dispatcher's heap has for it (connection.timer.queued).
   std::mutex lock;
   bool parked = true;    // armed in the epoll set, nobody holds it: an event hands it over
-  bool in_epoll = true;  // registered; a client taken for its deadline is removed, then re-added
+  bool in_epoll = true;  // registered; a client the dispatcher takes (deadline, shutdown) is out
 };
 // [client]
 
@@ -272,13 +272,13 @@ void Server::dispatch(const epoll_event& event) {
 
 // The event disarmed the descriptor (EPOLLONESHOT), so the kernel will report nothing more for
 // it: the client is the queue's now, then one worker's. One event per arming is what keeps two
-// workers off one client; the one exception is an event fetched in the same batch as the
-// shutdown, whose sweep (begin_shutdown()) may have taken the client already: it is not parked
-// then, and the event is stale.
+// workers off one client, and nothing here stands in for it. The one event to drop is one
+// fetched in the same batch as the shutdown, whose sweep (begin_shutdown()) may have taken the
+// client out of the epoll set after the kernel reported it: that event is stale.
 void Server::hand_over(Client& c) {
   {
     const std::lock_guard guard(c.lock);
-    if (!c.parked) {
+    if (!c.in_epoll) {
       return;
     }
     c.parked = false;

@@ -163,3 +163,24 @@ def test_killed_server_leaves_no_child_serving(chapter):
         for pid in children:
             if process_alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_dead_loop_process_is_reported_at_shutdown(chapter):
+    """A loop process that died (kill -9) does not stop its siblings, and when the server is then
+    stopped with SIGTERM it says so: a shutdown line that counts the dead, and exit status 1 for a
+    supervisor. A clean stop, without a death, exits 0 (test_sigterm_with_idle_and_busy_clients)."""
+    if "--processes" not in chapter.variant_args:
+        pytest.skip("no loop processes: a child here serves one client, or there are none")
+    server, clients = _start_with_two_children(chapter)
+    try:
+        children = child_pids(server.pid)
+        os.kill(children[0], signal.SIGKILL)
+        assert wait_until(lambda: not process_alive(children[0]), 3.0), "the child survived SIGKILL"
+        for _ in range(10):
+            assert server.request(CLOSE, timeout=5).status == 200
+    finally:
+        for sock in clients:
+            sock.close()
+        code, _, err = server.stop(timeout=10)
+    assert code == 1, f"exit status {code} after a loop process died: {err}"
+    assert "shutting down; 1 loop process had died" in err, err

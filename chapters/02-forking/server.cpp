@@ -207,7 +207,8 @@ int main(int argc, char** argv) {
 
   std::unordered_set<pid_t> children;
   serve_forever(listener.get(), sigchld_read.get(), app, options, children);
-  common::log_info("shutting down: %zu children serving", children.size());
+  common::log_info("shutting down: %zu %s serving", children.size(),
+                   children.size() == 1 ? "child" : "children");
   stop_children(sigchld_read.get(), children);
   return 0;
 }

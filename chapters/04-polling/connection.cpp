@@ -291,6 +291,17 @@ common::Deadline Connection::deadline(const Context& ctx) const noexcept {
 }
 
 Interest Connection::expired(const Context& ctx) {
+  // A deadline measures the client, not us: while a handler blocked the loop, or a long batch
+  // kept it, the client's bytes may have arrived unread. One more read first; only a client that
+  // is still behind is given up. (Not for a reader: a socket that takes a few more bytes without
+  // turning writable is no sign that its client reads again.)
+  if (phase_ == Phase::kServing && out_.empty() && !awaiting_ && !refused_ && !ctx.stopping) {
+    const common::Deadline before = deadline(ctx);
+    const Interest interest = step(ctx, /*short_read_drains=*/false, /*known_drained=*/false);
+    if (interest == Interest::kClose || deadline(ctx) != before) {
+      return interest;  // it made progress: no longer late
+    }
+  }
   if (phase_ != Phase::kServing || !out_.empty() || awaiting_ || refused_) {
     return Interest::kClose;  // linger over, a stalled reader, or the shutdown grace spent
   }

@@ -83,8 +83,10 @@ class Connection {
   /// service().
   [[nodiscard]] Interest retry(const Context& ctx);
 
-  /// Its deadline passed: an idle client is closed, a half-received request gets 408 and the
-  /// connection closes, a reader that stopped reading or a lingering close is given up.
+  /// Its deadline passed. A client waiting to be read gets one more read first, since a runner
+  /// that was busy may not have read what arrived in time; then an idle client is closed, a
+  /// half-received request gets 408 and the connection closes, a reader that stopped reading or a
+  /// lingering close is given up.
   [[nodiscard]] Interest expired(const Context& ctx);
 
   /// When it must next be looked at, from what it waits for (common::deadline_for()), never

@@ -185,3 +185,32 @@ def test_reader_that_stops_reading_is_dropped(fresh_server, tmp_path):
     assert quick.alive()
     response = quick.request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", timeout=5)
     assert response.status == 200
+
+
+def test_a_request_that_waited_for_a_busy_loop_is_answered(chapter, fresh_server):
+    """A deadline measures the client, not the server: a request that reached the server in time
+    is answered even if the server was too busy to read it before the deadline passed. Here one
+    loop (`--threads 1`) is kept busy by a /sleep while a new client connects and sends GET /; the
+    event that announces it comes in one batch with a second /sleep that outlasts the new client's
+    1 s idle timeout. A loop that expires the deadlines of that batch before it looks at the
+    sockets closes the client with its request unread (a reset); a loop that blocks for nothing
+    answers it at once, and the others when they get to it."""
+    flags = ("--idle-timeout", "1", *(("--threads", "1") if "threads" in chapter.flags else ()))
+    server = fresh_server(*flags)
+
+    def sleep(ms):
+        return f"GET /sleep?ms={ms} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+
+    with server.connect() as first, server.connect() as busy:
+        time.sleep(0.1)  # both accepted and idle
+        busy.sendall(sleep(500))  # the loop sleeps for 0.5 s
+        time.sleep(0.1)
+        with server.connect(timeout=10) as late:
+            late.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # arrives in time
+            time.sleep(0.05)
+            first.sendall(sleep(2000))  # ready in the same batch as the late client, after it
+            try:
+                response = Reader(late).read()
+            except (ConnectionResetError, ValueError, AssertionError) as e:
+                pytest.fail(f"a client whose GET / arrived while the loop was busy was dropped ({e!r})")
+            assert response.status == 200, response

@@ -28,7 +28,7 @@ help:
 	@echo "make build-types     every build type (Debug, Release, RelWithDebInfo, MinSizeRel) with g++ and clang++, warnings as errors, and their unit tests"
 	@echo "make attacks         slowhttptest (slowloris, slow body, slow read), ab and h2load against every chapter, verdicts checked (~5 min)"
 	@echo "make fuzz            fuzz the HTTP parser (libFuzzer, clang) for SECONDS=60 seconds, in $(BUILD)-fuzz/"
-	@echo "make tour            build, then show every chapter under the same small load and probes, in one table (~1 min)"
+	@echo "make tour            build, then show every chapter under the same small load and probes, in one table (~1 min once built)"
 	@echo "make bench           build, then measure every chapter against nginx and the kernel floor (~20 min): docs/results/"
 	@echo "                     (QUICK=1: a smoke run of about 2 min; CORES=N: servers on N CPUs, wrk on the rest)"
 	@echo "make bench-tools     pack wrk, nginx, strace and taskset with their libraries, for a machine with no package registry"

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""make tour: the tutorial's story in one screen, in under two minutes.
+"""make tour: the tutorial's story in one screen, in under a minute once built.
 
 Every chapter in chapters/registry.json that is built gets the same short treatment:
 

@@ -121,26 +121,37 @@ def _start_with_two_children(chapter):
     return server, clients
 
 
-def test_sigterm_to_one_child_stops_only_that_child(chapter):
-    """A child process that gets SIGTERM stops alone: its siblings keep running, the parent neither
-    stops nor spins, and new clients are answered. (The shutdown eventfd that a child inherits is
-    shared with its parent and siblings; a child must make its own, or its stop stops them all.)"""
+def _end_one_child(chapter, sig, check):
+    """Sends sig to one of two children and waits for it to end; then check(server, children),
+    and 10 new clients must be answered. Returns (exit code, stderr) of the SIGTERM that stops the
+    server afterwards."""
     server, clients = _start_with_two_children(chapter)
     try:
         children = child_pids(server.pid)
-        os.kill(children[0], signal.SIGTERM)
-        assert wait_until(lambda: not process_alive(children[0]), 3.0), "the child ignored SIGTERM"
-        spent = cpu_during(server.pid, 0.5, children=False)
-        assert server.alive(), f"the parent stopped with its child: {server.stderr()}"
-        stopped = [pid for pid in children[1:] if not process_alive(pid)]
-        assert not stopped, f"siblings stopped with it: {stopped}"
-        assert spent < 0.2, f"the parent used {spent:.2f} s of CPU in 0.5 s after a child stopped"
+        os.kill(children[0], sig)
+        assert wait_until(lambda: not process_alive(children[0]), 3.0), f"the child survived {sig.name}"
+        check(server, children)
         for _ in range(10):
             assert server.request(CLOSE, timeout=5).status == 200
     finally:
         for sock in clients:
             sock.close()
         code, _, err = server.stop(timeout=10)
+    return code, err
+
+
+def test_sigterm_to_one_child_stops_only_that_child(chapter):
+    """A child process that gets SIGTERM stops alone: its siblings keep running, the parent neither
+    stops nor spins, and new clients are answered. (The shutdown eventfd that a child inherits is
+    shared with its parent and siblings; a child must make its own, or its stop stops them all.)"""
+    def check(server, children):
+        spent = cpu_during(server.pid, 0.5, children=False)
+        assert server.alive(), f"the parent stopped with its child: {server.stderr()}"
+        stopped = [pid for pid in children[1:] if not process_alive(pid)]
+        assert not stopped, f"siblings stopped with it: {stopped}"
+        assert spent < 0.2, f"the parent used {spent:.2f} s of CPU in 0.5 s after a child stopped"
+
+    code, err = _end_one_child(chapter, signal.SIGTERM, check)
     assert code is not None, f"the server did not stop on SIGTERM: {err}"
 
 
@@ -171,16 +182,6 @@ def test_a_dead_loop_process_is_reported_at_shutdown(chapter):
     supervisor. A clean stop, without a death, exits 0 (test_sigterm_with_idle_and_busy_clients)."""
     if "--processes" not in chapter.variant_args:
         pytest.skip("no loop processes: a child here serves one client, or there are none")
-    server, clients = _start_with_two_children(chapter)
-    try:
-        children = child_pids(server.pid)
-        os.kill(children[0], signal.SIGKILL)
-        assert wait_until(lambda: not process_alive(children[0]), 3.0), "the child survived SIGKILL"
-        for _ in range(10):
-            assert server.request(CLOSE, timeout=5).status == 200
-    finally:
-        for sock in clients:
-            sock.close()
-        code, _, err = server.stop(timeout=10)
+    code, err = _end_one_child(chapter, signal.SIGKILL, lambda server, children: None)
     assert code == 1, f"exit status {code} after a loop process died: {err}"
     assert "shutting down; 1 loop process had died" in err, err

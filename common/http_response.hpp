@@ -32,6 +32,24 @@ struct Response {
   bool keep_alive_header = false;                ///< send "Connection: keep-alive" (for HTTP/1.0)
 };
 
+/// Where a connection's responses wait to be sent, in order. The protocol (common::Protocol)
+/// pushes; a driver writes them out and pops what left. common::OutputQueue writes to a
+/// non-blocking socket; chapter 09's queue submits sends whose completions come later.
+class Output {
+ public:
+  /// Queues @p response: its head, then its body or its file (unless send_body is false).
+  virtual void push(Response response) = 0;
+  /// Queues @p bytes as they are: an interim response such as "100 Continue".
+  virtual void push_bytes(std::string_view bytes) = 0;
+  /// True when every byte pushed has left.
+  [[nodiscard]] virtual bool empty() const noexcept = 0;
+  /// Bytes still to send, file bytes included.
+  [[nodiscard]] virtual std::uint64_t pending_bytes() const noexcept = 0;
+
+ protected:
+  ~Output() = default;
+};
+
 /// A response with a body held in memory; content_length is set from it.
 [[nodiscard]] Response make_response(int status, std::string body,
                                      std::string_view content_type = "text/plain");

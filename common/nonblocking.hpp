@@ -52,24 +52,24 @@ enum class FlushResult {
 /// The responses of one connection not yet written, in order: heads and bodies in memory, and
 /// files as a descriptor plus an offset (sent with sendfile(2), so file bytes never enter user
 /// memory). Pipelined responses are queued one after the other and leave in the order pushed.
-class OutputQueue {
+class OutputQueue final : public Output {
  public:
   /// Queues @p response: its head, then its body or its file (unless send_body is false). Takes
   /// ownership of the response's file descriptor, which is closed once sent or on clear().
-  void push(Response response);
+  void push(Response response) override;
 
   /// Queues @p bytes as they are, after what is queued: an interim response such as
   /// "100 Continue", which has no body and no Content-Length.
-  void push_bytes(std::string_view bytes);
+  void push_bytes(std::string_view bytes) override;
 
   /// Writes as much as the non-blocking socket @p fd accepts. Partial writes are remembered;
   /// EINTR is retried; never waits.
   [[nodiscard]] FlushResult flush(int fd);
 
   /// True when nothing is pending.
-  [[nodiscard]] bool empty() const noexcept { return segments_.empty(); }
+  [[nodiscard]] bool empty() const noexcept override { return segments_.empty(); }
   /// Bytes still to send, file bytes included.
-  [[nodiscard]] std::uint64_t pending_bytes() const noexcept { return pending_; }
+  [[nodiscard]] std::uint64_t pending_bytes() const noexcept override { return pending_; }
   /// Bytes handed to the kernel since construction: a caller sees progress by comparing.
   [[nodiscard]] std::uint64_t sent_bytes() const noexcept { return sent_; }
   /// Drops everything pending (and closes the queued files).

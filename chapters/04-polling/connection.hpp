@@ -1,20 +1,18 @@
 /// @file connection.hpp
-/// @brief Chapter 04: one client of an event-driven server, as a record and the steps that move it.
+/// @brief Chapter 04: one client of an event-driven server: the protocol, driven by readiness.
 #pragma once
 
-#include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <functional>
-#include <string_view>
 #include <vector>
 
 #include "common/app.hpp"
-#include "common/buffer.hpp"
 #include "common/fd.hpp"
-#include "common/http_parser.hpp"
 #include "common/io.hpp"
 #include "common/nonblocking.hpp"
 #include "common/options.hpp"
+#include "common/protocol.hpp"
 #include "common/stats.hpp"
 #include "common/timer_heap.hpp"
 
@@ -25,8 +23,10 @@ namespace polling {
 /// @defgroup polling_connection Connection (chapter 04)
 /// @brief Everything a blocking thread kept on its stack, kept between events instead.
 ///
-/// A Connection never waits and never decides what to wait for in the kernel: each step does
-/// all the I/O the socket allows right now and returns the Interest that the step's runner
+/// A Connection is the socket, its unsent output and its common::Protocol, plus the I/O that
+/// readiness asks for: read until EAGAIN (the event is edge-triggered), within a budget; write
+/// what the socket takes; linger with shutdown() and recv(). It never waits and never decides
+/// what to wait for in the kernel: each step returns the Interest that the step's runner
 /// (chapter 04's loop, or a thread of a later chapter) must ask the kernel for. Not thread-safe:
 /// one thread at a time runs a connection's steps.
 /// @{
@@ -38,14 +38,12 @@ struct ConnectionId {
   std::uint64_t serial = 0;  ///< unique per connection of one loop
 };
 
-/// Where complete requests go when the loop does not answer them itself (chapter 05). It is
-/// offered the raw bytes of @p count complete requests of one connection and returns false if
-/// it cannot take them now (the loop then keeps them, stops reading that connection, and offers
-/// them again on EventLoop::retry()), or true and later delivers all @p count answers, in
-/// request order, through EventLoop::answer(). Called on the loop's thread; @p requests is valid
-/// during the call only.
-using RequestSink =
-    std::function<bool(ConnectionId id, std::string_view requests, std::size_t count)>;
+/// Where complete requests go when the runner does not answer them itself. Called on the
+/// runner's thread, during a step, with the connection's protocol, whenever requests may be
+/// complete. It either takes them (common::Protocol::ready_requests(), then take()) and later
+/// delivers their answers through answered(), or leaves them: the connection then reads nothing
+/// more until retry().
+using RequestSink = std::function<void(ConnectionId id, common::Protocol& protocol)>;
 
 /// What a connection waits for after a step.
 enum class Interest {
@@ -56,20 +54,23 @@ enum class Interest {
 
 /// What a step needs from the server around it.
 struct Context {
-  const common::App& app;             ///< answers requests
-  const common::Options& options;     ///< the timeouts
   const RequestSink* sink = nullptr;  ///< where requests go; null: answered inline, at once
   bool stopping = false;              ///< shutdown has begun: finish what is in flight
   common::Deadline shutdown_deadline = common::kNoDeadline;  ///< the end of the shutdown grace
 };
 
 // [connection]
-/// One client: its socket, its partial input, its unsent output, its phase and its deadline.
+/// One client: its socket, its unsent output, its protocol.
 class Connection {
  public:
-  /// Owns @p socket; counted as open in @p stats while it lives; @p serial tells it apart.
-  Connection(common::Fd socket, common::Stats& stats, std::uint64_t serial) noexcept
-      : fd_(std::move(socket)), guard_(stats), serial_(serial), activity_(common::Clock::now()) {}
+  /// Owns @p socket, answered by @p app under @p options; counted as open in the App's stats
+  /// while it lives; @p serial tells it apart.
+  Connection(common::Fd socket, const common::App& app, const common::Options& options,
+             std::uint64_t serial) noexcept
+      : fd_(std::move(socket)),
+        guard_(app.stats()),
+        serial_(serial),
+        protocol_(app, options, out_, common::Clock::now()) {}
 
   /// The socket is ready (or may be): reads, answers and writes all it can. With
   /// @p short_read_drains, a read shorter than the space offered counts as EAGAIN (valid only
@@ -79,25 +80,23 @@ class Connection {
   /// The sink's answers to the requests it took, in order; then as service().
   [[nodiscard]] Interest answered(const Context& ctx, std::vector<common::Response> answers);
 
-  /// The sink refused its requests earlier and may have room now: offers them again, then as
+  /// The sink left its requests earlier and may have room now: offers them again, then as
   /// service().
   [[nodiscard]] Interest retry(const Context& ctx);
 
   /// Its deadline passed. A client waiting to be read gets one more read first, since a runner
-  /// that was busy may not have read what arrived in time; then an idle client is closed, a
-  /// half-received request gets 408 and the connection closes, a reader that stopped reading or a
-  /// lingering close is given up.
+  /// that was busy may not have read what arrived in time; then the protocol decides
+  /// (common::Protocol::expired()).
   [[nodiscard]] Interest expired(const Context& ctx);
 
-  /// When it must next be looked at, from what it waits for (common::deadline_for()), never
-  /// later than @p ctx's shutdown deadline.
-  [[nodiscard]] common::Deadline deadline(const Context& ctx) const noexcept;
-
-  /// Nothing in flight: no response pending or being made, no batch with the sink or waiting for
-  /// retry(), no close in progress. Shutdown closes such a connection at once.
-  [[nodiscard]] bool idle() const noexcept {
-    return out_.empty() && !awaiting_ && !refused_ && phase_ != Phase::kLingering;
+  /// When it must next be looked at: its protocol's deadline, never later than @p ctx's
+  /// shutdown deadline.
+  [[nodiscard]] common::Deadline deadline(const Context& ctx) const noexcept {
+    return std::min(protocol_.deadline(), ctx.shutdown_deadline);
   }
+
+  /// Nothing in flight (common::Protocol::idle()): shutdown closes it at once.
+  [[nodiscard]] bool idle() const noexcept { return protocol_.idle(); }
 
   /// Its descriptor and serial.
   [[nodiscard]] ConnectionId id() const noexcept { return {fd_.get(), serial_}; }
@@ -108,38 +107,20 @@ class Connection {
   bool watching_output = false;
 
  private:
-  // The lifecycle, in order. Flags overlap with it (a client may half-close in any phase).
-  enum class Phase {
-    kServing,     // taking requests
-    kLastAnswer,  // a closing response is queued: nothing is read or sent after it
-    kLingering,   // FIN sent; discarding input until the client's FIN or the linger time
-  };
-
   Interest step(const Context& ctx, bool short_read_drains, bool known_drained);
   common::ReadStatus receive(bool short_read_drains);
-  bool take_requests(const Context& ctx);
-  void answer_inline(const Context& ctx, std::size_t consumed);
-  bool hand_off(const Context& ctx);
-  void push(common::Response response);
-  void continue_if_asked();
+  bool answer(const Context& ctx);
   common::FlushResult flush();
-  Interest settle(const Context& ctx, common::FlushResult flushed);
+  Interest settle(common::FlushResult flushed);
   Interest begin_lingering();
   Interest linger();
 
   common::Fd fd_;
   common::ConnectionGuard guard_;
   std::uint64_t serial_;
-  common::Buffer in_;             // partial requests survive between reads
-  common::RequestParser parser_;  // where the request at the front of `in_` stands
-  common::OutputQueue out_;       // responses not yet written, in order
-  Phase phase_ = Phase::kServing;
-  bool peer_closed_ = false;     // read returned 0: answer what is complete, then close
-  bool awaiting_ = false;        // requests are with the sink; their answers will come back
-  bool refused_ = false;         // the sink had no room; the requests wait in `in_`
-  bool drained_ = false;         // the last read found the socket empty (EAGAIN)
-  bool drain_on_close_ = false;  // input is known to follow the closing response
-  common::Deadline activity_;    // the last progress, or a request's first byte
+  common::OutputQueue out_;    // responses not yet written, in order
+  common::Protocol protocol_;  // the request at hand, the input after it, the phase, the deadline
+  bool drained_ = false;       // the last read found the socket empty (EAGAIN)
 };
 // [connection]
 

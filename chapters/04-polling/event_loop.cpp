@@ -139,7 +139,7 @@ void EventLoop::accept_all() {
 }
 // [accept-drain]
 
-// Registers a new connection, accepted here or taken over, and creates its record. The
+// Registers a new connection, accepted here or adopted, and creates its record. The
 // registration reports input that arrived before it, so its first request is not missed.
 void EventLoop::open_connection(common::Fd client) {
   const int fd = client.get();
@@ -153,7 +153,8 @@ void EventLoop::open_connection(common::Fd client) {
   if (static_cast<std::size_t>(fd) >= connections_.size()) {
     connections_.resize(static_cast<std::size_t>(fd) + 1);
   }
-  connections_[fd] = std::make_unique<Connection>(std::move(client), app_.stats(), ++next_serial_);
+  connections_[fd] =
+      std::make_unique<Connection>(std::move(client), app_, options_, ++next_serial_);
   ++live_;
   schedule(*connections_[fd]);
 }
@@ -194,7 +195,7 @@ Connection* EventLoop::find(ConnectionId id) {
 }
 
 Context EventLoop::context() const noexcept {
-  return {app_, options_, sink_ ? &sink_ : nullptr, stopping_, shutdown_deadline_};
+  return {sink_ ? &sink_ : nullptr, stopping_, shutdown_deadline_};
 }
 
 // [timers]
@@ -238,7 +239,7 @@ void EventLoop::begin_shutdown() {
 // [shutdown]
 
 // [extension-points]
-void EventLoop::take_over(common::Fd client) {
+void EventLoop::adopt(common::Fd client) {
   open_connection(std::move(client));
 }
 

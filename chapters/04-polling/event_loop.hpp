@@ -25,9 +25,9 @@ namespace polling {
 ///
 /// The loop accepts (if it has a listener), serves and times out the connections it owns,
 /// answering their requests inline. Three extension points, and nothing else, serve the
-/// chapters that build on it: post() hands it work from another thread, take_over() gives it a
-/// connection accepted elsewhere, and hand_off() sends its requests to someone else to answer
-/// (their answers come back through answer(); a batch the sink refused is offered again by
+/// chapters that build on it: post() hands it work from another thread, adopt() gives it a
+/// connection accepted elsewhere, and send_requests_to() lets someone else answer its requests
+/// (the answers come back through answer(); requests the sink left are offered again by
 /// retry()).
 /// @{
 
@@ -36,7 +36,7 @@ namespace polling {
 class EventLoop {
  public:
   /// A loop serving @p app. @p listener may be empty: connections then arrive through
-  /// take_over(). Throws std::system_error if epoll or the wake-up eventfd cannot be set up.
+  /// adopt(). Throws std::system_error if epoll or the wake-up eventfd cannot be set up.
   EventLoop(const common::App& app, const common::Options& options, common::Fd listener);
 
   /// Serves until shutdown is requested and every connection of this loop is closed.
@@ -51,17 +51,17 @@ class EventLoop {
   void post(Task task) { posted_.post(std::move(task)); }
 
   /// Makes @p client, a connection accepted by another thread, one of this loop's connections.
-  void take_over(common::Fd client);
+  void adopt(common::Fd client);
 
   /// From now on, gives complete requests to @p sink instead of answering them on this thread
   /// (see RequestSink). Call before run().
-  void hand_off(RequestSink sink) { sink_ = std::move(sink); }
+  void send_requests_to(RequestSink sink) { sink_ = std::move(sink); }
 
-  /// Delivers the answers to the batch that connection @p id handed off. They are dropped if the
-  /// connection has closed meanwhile.
+  /// Delivers the answers to the batch that the sink took from connection @p id. They are
+  /// dropped if the connection has closed meanwhile.
   void answer(ConnectionId id, std::vector<common::Response> answers);
 
-  /// Offers connection @p id's requests to the sink again, after it had refused them.
+  /// Offers connection @p id's requests to the sink again, after it had left them.
   void retry(ConnectionId id);
 
  private:

@@ -32,6 +32,7 @@
 #include "common/chapter.hpp"
 #include "common/http_parser.hpp"
 #include "common/log.hpp"
+#include "common/protocol.hpp"
 #include "common/shutdown.hpp"
 #include "common/stats.hpp"
 
@@ -46,6 +47,9 @@ constexpr common::ChapterInfo kChapter{
 
 // Jobs waiting for a worker, at most, per worker: a longer queue only adds latency.
 constexpr std::size_t kJobsPerWorker = 64;
+// Requests of one connection in one job, at most: a pipelined burst crosses to a worker and back
+// once, and its answers leave together, in order.
+constexpr std::size_t kMaxBatch = 16;
 
 // The complete requests of one connection, on their way to a worker: where the answers go, and
 // the requests' own bytes (the loop keeps reading into the buffer they came from).
@@ -133,7 +137,7 @@ class Pool {
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
-  bool offer(polling::ConnectionId id, std::string_view requests, std::size_t count);
+  void offer(polling::ConnectionId id, common::Protocol& protocol);
 
  private:
   void work();
@@ -147,15 +151,20 @@ class Pool {
 };
 
 // [back-pressure]
-// The loop's sink (it runs on the loop's thread). When the queue is full the connection's
-// requests stay in its input buffer, and the loop stops reading it, so TCP flow control slows
-// that client down: back-pressure, not a 503. The connection waits its turn here.
-bool Pool::offer(polling::ConnectionId id, std::string_view requests, std::size_t count) {
-  if (requests_.try_push({id, std::string(requests), count})) {
-    return true;
+// The loop's sink (it runs on the loop's thread). It takes up to kMaxBatch complete requests of
+// the connection as one job. When the queue is full it leaves them: they stay in the
+// connection's input, the loop stops reading that connection, and TCP flow control slows that
+// client down: back-pressure, not a 503. The connection waits its turn here.
+void Pool::offer(polling::ConnectionId id, common::Protocol& protocol) {
+  const common::Protocol::Requests requests = protocol.ready_requests(kMaxBatch);
+  if (requests.count == 0) {
+    return;
   }
-  refused_.push_back(id);
-  return false;
+  if (!requests_.try_push({id, std::string(requests.bytes), requests.count})) {
+    refused_.push_back(id);
+    return;
+  }
+  protocol.take(requests);
 }
 
 // A job's answers, back on the loop's thread. A worker has taken a job, so the queue has room:
@@ -222,8 +231,8 @@ int main(int argc, char** argv) {
   polling::EventLoop loop(app, options, common::open_listener(options));
   {
     Pool pool(app, loop, workers);
-    loop.hand_off([&pool](polling::ConnectionId id, std::string_view requests, std::size_t count) {
-      return pool.offer(id, requests, count);
+    loop.send_requests_to([&pool](polling::ConnectionId id, common::Protocol& protocol) {
+      pool.offer(id, protocol);
     });
     common::log_info("%d worker threads", workers);
     common::announce_listening(options, loop.listener_fd());

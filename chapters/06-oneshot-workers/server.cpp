@@ -90,8 +90,9 @@ enum class Source : std::uint32_t { kClient, kListener, kShutdown, kInbox };
 // [client]
 // A connection, and the hand-over state that the dispatcher and the workers share.
 struct Client {
-  Client(common::Fd socket, common::Stats& stats, std::uint64_t serial)
-      : connection(std::move(socket), stats, serial) {}
+  Client(common::Fd socket, const common::App& app, const common::Options& options,
+         std::uint64_t serial)
+      : connection(std::move(socket), app, options, serial) {}
 
   // Touched only by the client's holder: a worker, or the dispatcher when it has taken it.
   polling::Connection connection;
@@ -157,7 +158,7 @@ class Server {
   // The dispatcher's thread.
   void dispatch(const epoll_event& event);
   void accept_all();
-  void hand_over(Client& c);
+  void enqueue(Client& c);
   void expire_timers();
   void schedule(polling::ConnectionId id);
   void begin_shutdown();
@@ -211,7 +212,7 @@ bool Server::watch(int fd, std::uint32_t events, int op, Source source) {
 
 polling::Context Server::context() const noexcept {
   const bool stopping = stopping_.load(std::memory_order_acquire);
-  return {app_, options_, nullptr, stopping, stopping ? shutdown_deadline_ : common::kNoDeadline};
+  return {nullptr, stopping, stopping ? shutdown_deadline_ : common::kNoDeadline};
 }
 
 // [dispatcher]
@@ -264,7 +265,7 @@ void Server::dispatch(const epoll_event& event) {
       return inbox_.run_all();
     case Source::kClient:
       if (static_cast<std::size_t>(fd) < clients_.size() && clients_[fd]) {
-        hand_over(*clients_[fd]);
+        enqueue(*clients_[fd]);
       }
       return;
   }
@@ -275,7 +276,7 @@ void Server::dispatch(const epoll_event& event) {
 // workers off one client, and nothing here stands in for it. The one event to drop is one
 // fetched in the same batch as the shutdown, whose sweep (begin_shutdown()) may have taken the
 // client out of the epoll set after the kernel reported it: that event is stale.
-void Server::hand_over(Client& c) {
+void Server::enqueue(Client& c) {
   {
     const std::lock_guard guard(c.lock);
     if (!c.in_epoll) {
@@ -302,7 +303,7 @@ void Server::accept_all() {
       return;
     }
     const int fd = accepted.fd.get();
-    auto client = std::make_unique<Client>(std::move(accepted.fd), app_.stats(), ++next_serial_);
+    auto client = std::make_unique<Client>(std::move(accepted.fd), app_, options_, ++next_serial_);
     client->connection.timer.deadline = client->connection.deadline(context());
     timers_.schedule(client->connection.timer, fd, client->connection.id().serial);
     // Parked from the start: the first event hands it to a worker.

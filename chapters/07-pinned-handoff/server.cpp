@@ -117,7 +117,7 @@ void accept_connections(int listener,
     }
     polling::EventLoop& loop = *loops[next];
     loop.post([&loop, client = std::move(accepted.fd)]() mutable {
-      loop.take_over(std::move(client));  // on the loop's own thread
+      loop.adopt(std::move(client));  // on the loop's own thread
     });
     next = (next + 1) % loops.size();  // round-robin: blind to load, but fair
   }
@@ -165,7 +165,7 @@ int main(int argc, char** argv) {
   const common::App app(options, kChapter, stats, static_cast<int>(workers));
   common::Fd listener = open_acceptor_listener(options);
 
-  // One loop per worker, with no listener: connections arrive through take_over().
+  // One loop per worker, with no listener: connections arrive through adopt().
   std::vector<std::unique_ptr<polling::EventLoop>> loops;
   for (std::size_t i = 0; i < workers; ++i) {
     loops.push_back(std::make_unique<polling::EventLoop>(app, options, common::Fd()));

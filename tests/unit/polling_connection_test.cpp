@@ -1,15 +1,17 @@
 // Chapter 04's Connection, driven by hand over a socket pair: the steps an event loop runs, with
-// the test as the loop and as the client. The batch hand-off is what keeps chapter 05's
-// pipelined answers in order.
+// the test as the loop and as the client. The protocol's own rules are tested without a socket
+// (protocol_test.cpp); here, what the readiness driver adds: draining reads, the sink, expiry.
 #include "chapters/04-polling/connection.hpp"
 
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/app.hpp"
@@ -56,7 +58,7 @@ class ConnectionTest : public ::testing::Test {
     app_ = std::make_unique<common::App>(options_, kChapter, stats_, 1);
     test_support::SocketPair pair = test_support::make_socket_pair();
     client_ = std::move(pair.b);
-    connection_ = std::make_unique<Connection>(std::move(pair.a), stats_, 1);
+    connection_ = std::make_unique<Connection>(std::move(pair.a), *app_, options_, 1);
   }
 
   void TearDown() override {
@@ -72,15 +74,21 @@ class ConnectionTest : public ::testing::Test {
 
   // A context whose sink records what it is offered and takes it unless told to refuse.
   Context with_sink() {
-    sink_ = [this](ConnectionId id, std::string_view requests, std::size_t n) {
+    sink_ = [this](ConnectionId id, common::Protocol& protocol) {
       EXPECT_EQ(id.serial, 1u);
-      offers_.push_back({std::string(requests), n});
-      return !refuse_;
+      const common::Protocol::Requests requests = protocol.ready_requests(16);
+      if (requests.count == 0) {
+        return;
+      }
+      offers_.push_back({std::string(requests.bytes), requests.count});
+      if (!refuse_) {
+        protocol.take(requests);
+      }
     };
-    return {*app_, options_, &sink_};
+    return {&sink_};
   }
 
-  Context inline_context() { return {*app_, options_}; }
+  static Context inline_context() { return {}; }
 
   struct Offer {
     std::string requests;
@@ -196,17 +204,47 @@ TEST_F(ConnectionTest, AMalformedRequestAfterABatchIsAnsweredAfterTheBatch) {
   EXPECT_LT(out.find("good"), out.find("400 Bad Request"));
 }
 
-TEST_F(ConnectionTest, ExpiryClosesAnIdleClientAndAnswersAHalfRequestWith408) {
-  EXPECT_EQ(connection_->expired(inline_context()), Interest::kClose);  // idle: closed silently
+TEST_F(ConnectionTest, ExpiryBeforeTheDeadlineChangesNothing) {
+  EXPECT_EQ(connection_->expired(inline_context()), Interest::kInput);
+  send(kGet);
+  EXPECT_EQ(connection_->service(inline_context()), Interest::kInput);
+  EXPECT_EQ(count(read_now(client_.get()), "HTTP/1.1 200 OK"), 1u);
+}
 
-  test_support::SocketPair pair = test_support::make_socket_pair();
-  common::Fd client = std::move(pair.b);
-  Connection late(std::move(pair.a), stats_, 2);
-  ASSERT_EQ(::write(client.get(), "GET / HT", 8), 8);
-  EXPECT_EQ(late.service(inline_context()), Interest::kInput);
-  EXPECT_NE(late.deadline(inline_context()), common::kNoDeadline);
-  static_cast<void>(late.expired(inline_context()));
-  EXPECT_NE(read_now(client.get()).find("408 Request Timeout"), std::string::npos);
+// With timeouts of 50 ms: what expiry does to each kind of wait once its deadline has passed.
+class ExpiryTest : public ConnectionTest {
+ protected:
+  void SetUp() override {
+    options_.idle_timeout = options_.request_timeout = std::chrono::milliseconds(50);
+    ConnectionTest::SetUp();
+  }
+
+  static void let_deadline_pass() { std::this_thread::sleep_for(std::chrono::milliseconds(60)); }
+};
+
+TEST_F(ExpiryTest, AnIdleClientIsClosedSilently) {
+  let_deadline_pass();
+  EXPECT_EQ(connection_->expired(inline_context()), Interest::kClose);
+  EXPECT_EQ(read_now(client_.get()), "");
+}
+
+TEST_F(ExpiryTest, AHalfRequestGets408) {
+  send("GET / HT");
+  static_cast<void>(connection_->service(inline_context()));
+  let_deadline_pass();
+  static_cast<void>(connection_->expired(inline_context()));
+  EXPECT_NE(read_now(client_.get()).find("408 Request Timeout"), std::string::npos);
+}
+
+// The loop was busy (a handler blocked it) past the client's deadline, and the request arrived
+// meanwhile, unread: the client is not late, and is answered.
+TEST_F(ExpiryTest, ARequestThatArrivedWhileTheRunnerWasBusyIsAnsweredNotTimedOut) {
+  send(kGet);  // no service(): the runner never got to it
+  let_deadline_pass();
+  EXPECT_EQ(connection_->expired(inline_context()), Interest::kInput);
+  const std::string out = read_now(client_.get());
+  EXPECT_EQ(count(out, "HTTP/1.1 200 OK"), 1u) << out;
+  EXPECT_EQ(out.find("408"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -2,29 +2,21 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 
 #include <poll.h>
 
-#include "common/connection_policy.hpp"
 #include "common/shutdown.hpp"
 
 namespace common {
-namespace {
 
-// poll() takes milliseconds as an int; round up so that we never wake just before the deadline.
-int poll_timeout(Deadline deadline) {
-  if (deadline == kNoDeadline) {
+int milliseconds_until(Deadline when) {
+  if (when == kNoDeadline) {
     return -1;
   }
-  const auto left = deadline - Clock::now();
-  if (left <= Clock::duration::zero()) {
-    return 0;
-  }
-  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
-  return static_cast<int>(std::min<decltype(ms)>(ms, 60'000));  // re-check at least every minute
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(when - Clock::now());
+  return static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, kLongestWait.count()));
 }
-
-}  // namespace
 
 Wait wait_for(int fd, short events, Deadline deadline, bool watch_shutdown) {
   pollfd fds[2] = {{fd, events, 0}, {shutdown_fd(), POLLIN, 0}};
@@ -33,7 +25,7 @@ Wait wait_for(int fd, short events, Deadline deadline, bool watch_shutdown) {
     if (watch_shutdown && shutdown_requested()) {
       return Wait::kShutdown;
     }
-    const int n = ::poll(fds, count, poll_timeout(deadline));
+    const int n = ::poll(fds, count, milliseconds_until(deadline));
     if (n < 0) {
       if (errno == EINTR) {
         continue;
@@ -60,7 +52,7 @@ bool sleep_unless_shutdown(std::chrono::milliseconds duration) {
       return false;
     }
     // With no shutdown descriptor (unit tests), poll on a negative fd is a plain sleep.
-    const int n = ::poll(&fd, 1, poll_timeout(deadline));
+    const int n = ::poll(&fd, 1, milliseconds_until(deadline));
     if (n > 0) {
       return false;
     }
@@ -68,10 +60,6 @@ bool sleep_unless_shutdown(std::chrono::milliseconds duration) {
       return true;
     }
   }
-}
-
-void back_off_after_emfile() {
-  sleep_unless_shutdown(kAcceptPause);
 }
 
 }  // namespace common

@@ -17,6 +17,14 @@ using Deadline = Clock::time_point;
 /// A deadline that never comes.
 inline constexpr Deadline kNoDeadline = Deadline::max();
 
+/// The longest a single wait lasts: a deadline further away is waited for in several waits.
+inline constexpr std::chrono::milliseconds kLongestWait{24 * 3600 * 1000};
+
+/// The timeout of poll(2), epoll_wait(2) or io_uring that wakes up at @p when: -1 (forever) for
+/// kNoDeadline, otherwise the milliseconds left, rounded up so that a wait never ends just
+/// before its deadline, at most kLongestWait.
+[[nodiscard]] int milliseconds_until(Deadline when);
+
 /// Why a wait returned.
 enum class Wait {
   kReady,     ///< the descriptor is ready for the events asked for (or has an error or hang-up)
@@ -30,10 +38,6 @@ enum class Wait {
 
 /// Sleeps for @p duration or until shutdown is requested; returns false if shutdown cut it short.
 bool sleep_unless_shutdown(std::chrono::milliseconds duration);
-
-/// The pause after accept() reports descriptor exhaustion, so that an accept loop retries
-/// about ten times a second instead of spinning. Returns early on shutdown.
-void back_off_after_emfile();
 
 /// @}
 

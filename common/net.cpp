@@ -1,6 +1,7 @@
 #include "common/net.hpp"
 
 #include <cerrno>
+#include <cstring>
 #include <memory>
 #include <system_error>
 
@@ -9,6 +10,10 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
+
+#include "common/connection_policy.hpp"
+#include "common/io.hpp"
+#include "common/log.hpp"
 
 namespace common {
 namespace {
@@ -123,6 +128,29 @@ bool set_nonblocking(int fd, bool on) noexcept {
   }
   const int wanted = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
   return wanted == flags || ::fcntl(fd, F_SETFL, wanted) == 0;
+}
+
+std::optional<Fd> accept_or_back_off(int listener) {
+  AcceptResult accepted = accept_client(listener);
+  switch (accepted.status) {
+    case AcceptStatus::kAccepted:
+      return std::move(accepted.fd);
+    case AcceptStatus::kWouldBlock:
+      break;
+    case AcceptStatus::kNoDescriptors:
+      log_warn("accept: %s; retrying shortly", std::strerror(accepted.error));
+      back_off_after_emfile();
+      break;
+    case AcceptStatus::kFailed:
+      log_error("accept: %s", std::strerror(accepted.error));
+      back_off_after_emfile();
+      break;
+  }
+  return std::nullopt;
+}
+
+void back_off_after_emfile() {
+  static_cast<void>(sleep_unless_shutdown(kAcceptPause));
 }
 
 }  // namespace common

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -59,6 +60,16 @@ struct AcceptResult {
 /// memory exhaustion reports kNoDescriptors (the caller must back off rather than spin),
 /// and anything else is reported as kFailed. Thread-safe.
 [[nodiscard]] AcceptResult accept_client(int listen_fd, int flags = SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+/// Accepts one client from @p listener with accept_client() and acts on its result the way every
+/// blocking accept loop must: a new connection is returned; EAGAIN (another process or thread
+/// was faster) returns nullopt; descriptor exhaustion and other failures are logged and answered
+/// with back_off_after_emfile() before returning nullopt, so that the caller's loop cannot spin.
+[[nodiscard]] std::optional<Fd> accept_or_back_off(int listener);
+
+/// The pause after accept() reports descriptor exhaustion (common::kAcceptPause), so that an
+/// accept loop retries about ten times a second instead of spinning. Returns early on shutdown.
+void back_off_after_emfile();
 
 /// Sets or clears O_NONBLOCK. Returns false (errno set) on failure.
 bool set_nonblocking(int fd, bool on = true) noexcept;

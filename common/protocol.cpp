@@ -64,8 +64,8 @@ bool Protocol::wants_input() const noexcept {
 // [input]
 
 // [answer]
-bool Protocol::answer(Deadline now) {
-  while (phase_ == Phase::kReading) {
+bool Protocol::answer(Deadline now, std::size_t most) {
+  for (std::size_t answered = 0; phase_ == Phase::kReading && answered < most; ++answered) {
     if (out_.pending_bytes() >= kOutputCap) {
       return true;  // the client is not reading its answers: wait until it does
     }

@@ -103,12 +103,12 @@ class Protocol {
   /// @name Answering
   /// @{
 
-  /// Answers every complete request, in order, with the App, in the calling thread (a blocking
-  /// handler blocks it), into the Output; sends "100 Continue" to a head that asks for it and
-  /// has no body yet; answers a malformed request with its 4xx and stops reading requests.
-  /// Returns true if it stopped because the Output is over kOutputCap: call again once it has
-  /// drained.
-  bool answer(Deadline now);
+  /// Answers every complete request (at most @p most of them), in order, with the App, in the
+  /// calling thread (a blocking handler blocks it), into the Output; sends "100 Continue" to a
+  /// head that asks for it and has no body yet; answers a malformed request with its 4xx and
+  /// stops reading requests. Returns true if it stopped because the Output is over kOutputCap:
+  /// call again once it has drained.
+  bool answer(Deadline now, std::size_t most = SIZE_MAX);
 
   /// For a handler elsewhere: at most @p max complete requests at the front of the input, in
   /// order, without taking them (none after a closing one, none while a batch is out or
@@ -147,6 +147,8 @@ class Protocol {
   void expired(Deadline now);
   /// Shutdown began; responses in flight may finish until @p grace_end. Idempotent.
   void stop(Deadline grace_end) noexcept;
+  /// Whether stop() was called.
+  [[nodiscard]] bool stopping() const noexcept { return stopping_; }
   /// @}
 
   /// @name State

@@ -73,16 +73,6 @@ class TimerHeap {
   std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap_;
 };
 
-/// The epoll_wait(2) timeout that wakes the loop at @p when: -1 (forever) for kNoDeadline,
-/// otherwise the milliseconds left, rounded up so the loop never wakes just before a deadline.
-[[nodiscard]] inline int milliseconds_until(Deadline when) {
-  if (when == kNoDeadline) {
-    return -1;
-  }
-  const auto left = std::chrono::ceil<std::chrono::milliseconds>(when - Clock::now());
-  return static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, 24 * 3600 * 1000));
-}
-
 /// @}
 
 }  // namespace common

@@ -18,8 +18,8 @@
 
 #include <poll.h>
 
+#include "chapters/01-iterative/serve.hpp"
 #include "common/app.hpp"
-#include "common/blocking.hpp"
 #include "common/chapter.hpp"
 #include "common/io.hpp"
 #include "common/log.hpp"
@@ -50,13 +50,13 @@ void serve_forever(int listener, const common::App& app, const common::Options& 
     // [exercise:emfile-backoff solution]
     if (std::optional<common::Fd> client = common::accept_or_back_off(listener)) {
       // The whole model in one line: until this returns, nobody else is served.
-      common::serve_connection(std::move(*client), app, options);
+      iterative::serve_connection(std::move(*client), app, options);
     }
     // [exercise:emfile-backoff start]
     // // Accept; if that fails for any reason, go round and try again.
     // common::AcceptResult accepted = common::accept_client(listener);
     // if (accepted.status == common::AcceptStatus::kAccepted) {
-    //   common::serve_connection(std::move(accepted.fd), app, options);
+    //   iterative::serve_connection(std::move(accepted.fd), app, options);
     // }
     // [exercise:emfile-backoff end]
   }

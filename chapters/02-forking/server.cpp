@@ -30,11 +30,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "chapters/01-iterative/serve.hpp"  // a child serves exactly as chapter 01 does
 #include "common/app.hpp"
-#include "common/blocking.hpp"
 #include "common/chapter.hpp"
 #include "common/io.hpp"
 #include "common/log.hpp"
+#include "common/net.hpp"
 #include "common/shutdown.hpp"
 
 namespace {
@@ -118,7 +119,7 @@ void spawn_child(common::Fd client, int listener, int sigchld_read, const common
     ::close(listener);
     ::close(sigchld_read);
     ::close(g_sigchld_write);
-    common::serve_connection(std::move(client), app, options);
+    iterative::serve_connection(std::move(client), app, options);
     // _exit, not exit or return: the child must not run the parent's exit path. exit() would
     // run atexit handlers and static destructors and flush stdio buffers that are copies of the
     // parent's (a line buffered before fork would be printed twice). _exit skips all of it,

@@ -27,11 +27,12 @@
 
 #include <poll.h>
 
+#include "chapters/01-iterative/serve.hpp"  // a thread serves exactly as chapter 01 does
 #include "common/app.hpp"
-#include "common/blocking.hpp"
 #include "common/chapter.hpp"
 #include "common/io.hpp"
 #include "common/log.hpp"
+#include "common/net.hpp"
 #include "common/shutdown.hpp"
 
 namespace {
@@ -110,7 +111,7 @@ void spawn_thread(common::Fd client, const common::App& app, const common::Optio
     // app and options are shared by reference: they outlive every thread (main waits) and
     // are only read, App's counters being atomics.
     std::thread([client = std::move(client), &app, &options, &live]() mutable {
-      common::serve_connection(std::move(client), app, options);
+      iterative::serve_connection(std::move(client), app, options);
       live.release();  // the last touch of anything shared
     }).detach();
   } catch (const std::system_error& e) {

@@ -92,6 +92,8 @@ class Protocol {
   void receive(std::string_view bytes, Deadline now);
   /// The client closed its side: the requests complete before it still get their answers.
   void peer_closed() noexcept;
+  /// Whether peer_closed() was called: nothing more will arrive.
+  [[nodiscard]] bool input_ended() const noexcept { return peer_closed_; }
   /// Whether the driver should read now. False while the output is over kOutputCap (the client
   /// is held back by TCP flow control, not by our memory), while requests wait for a handler,
   /// while a handler works and kReadAhead bytes are buffered, and after the client's end of

@@ -26,7 +26,7 @@ namespace uring {
 /// whose elements stay put, and it appends to the last response only if that one is not being
 /// sent. A file is read into memory a chunk at a time and sent, since io_uring has no sendfile.
 /// Not thread-safe.
-class SendQueue {
+class SendQueue final : public common::Output {
  public:
   /// What to submit next.
   struct Step {
@@ -44,7 +44,7 @@ class SendQueue {
   };
 
   /// Queues @p response: its head, then its body or its file (unless send_body is false).
-  void push(common::Response response) {
+  void push(common::Response response) override {
     std::string head;
     common::append_head(response, head);
     // Small pipelined responses share one send, unless the last one is being sent right now.
@@ -65,7 +65,7 @@ class SendQueue {
   }
 
   /// Queues @p bytes as they are: an interim response such as "100 Continue".
-  void push_bytes(std::string_view bytes) {
+  void push_bytes(std::string_view bytes) override {
     if (out_.empty() || out_.back().file.valid() || (busy_ && out_.size() == 1)) {
       out_.emplace_back();
     }
@@ -122,9 +122,9 @@ class SendQueue {
   }
 
   /// True when every byte pushed has been sent.
-  [[nodiscard]] bool empty() const noexcept { return out_.empty(); }
+  [[nodiscard]] bool empty() const noexcept override { return out_.empty(); }
   /// Bytes still to send, file bytes included.
-  [[nodiscard]] std::uint64_t pending_bytes() const noexcept { return pending_; }
+  [[nodiscard]] std::uint64_t pending_bytes() const noexcept override { return pending_; }
 
  private:
   struct Item {

@@ -40,12 +40,12 @@
 #include "chapters/09-io-uring/ring.hpp"
 #include "chapters/09-io-uring/send_queue.hpp"
 #include "common/app.hpp"
-#include "common/buffer.hpp"
 #include "common/chapter.hpp"
 #include "common/connection_policy.hpp"
 #include "common/io.hpp"
 #include "common/log.hpp"
 #include "common/net.hpp"
+#include "common/protocol.hpp"
 #include "common/shutdown.hpp"
 #include "common/timer_heap.hpp"
 
@@ -83,27 +83,28 @@ std::uint64_t tag(Op op, int fd) {
 // [user-data]
 
 // [connection]
-// What a connection's operations leave between completions. `receiving` and `sending` say
-// whether the kernel still holds an operation pointing into this record.
+// A connection, between completions: its protocol and its output, and the operations the kernel
+// holds for it. Each of those points into this record, so the record lives until the last one
+// has reported.
 struct Connection {
-  Connection(common::Fd socket, common::Stats& stats, std::uint64_t id)
-      : fd(std::move(socket)), guard(stats), serial(id) {}
+  Connection(common::Fd socket, const common::App& app, const common::Options& options,
+             std::uint64_t id)
+      : fd(std::move(socket)),
+        guard(app.stats()),
+        serial(id),
+        protocol(app, options, out, Clock::now()) {}
+
+  // The multishot receive: not submitted, submitted, or asked to stop (it has not reported yet).
+  enum class Receive { kOff, kArmed, kCancelling };
 
   common::Fd fd;
   common::ConnectionGuard guard;
   std::uint64_t serial;  // tells a timer entry for this fd from one for an earlier owner
-  common::Buffer in;
-  common::RequestParser parser;
-  uring::SendQueue out;            // responses not yet sent, in order
-  bool receiving = false;          // a multishot receive is armed
-  bool cancelling = false;         // ... and asked to stop
-  bool sending = false;            // a send or a file read is in flight: one at a time, in order
-  bool peer_closed = false;        // the receive saw end of stream
-  bool close_after_flush = false;  // no more requests: what arrives now is discarded
-  bool drain_on_close = false;
-  bool closing = false;  // FIN sent; discarding input until EOF or the linger deadline
-  bool dead = false;     // closed: freed once no operation is in flight
-  Deadline activity{};   // the last progress (or a request's first byte)
+  uring::SendQueue out;  // responses not yet sent, in order
+  common::Protocol protocol;
+  Receive receive = Receive::kOff;
+  bool sending = false;  // a send or a file read is in flight: one at a time, keeps the order
+  bool closed = false;   // closed by us: freed once no operation is in flight
   common::TimerSlot timer;
 };
 // [connection]
@@ -125,11 +126,9 @@ class Server {
   void on_received(Connection& c, int result, const char* data);
   void on_output(Connection& c, Op op, int result);
   void serve(Connection& c);
-  void answer_requests(Connection& c);
   void start_output(Connection& c);
   void update_receive(Connection& c);
   void settle(Connection& c);
-  void begin_closing(Connection& c);
   void close(Connection& c);
   void cancel(Op op, int fd);
   void refresh_deadline(Connection& c);
@@ -261,52 +260,43 @@ void Server::add_connection(common::Fd socket) {
   if (fd >= connections_.size()) {
     connections_.resize(fd + 1);
   }
-  connections_[fd] = std::make_unique<Connection>(std::move(socket), app_.stats(), ++next_serial_);
+  connections_[fd] =
+      std::make_unique<Connection>(std::move(socket), app_, options_, ++next_serial_);
   ++live_;
-  connections_[fd]->activity = Clock::now();
   settle(*connections_[fd]);  // arms its receive and its idle deadline
 }
 // [accept]
 
 // [receive]
 // A multishot receive stays armed and completes each time bytes arrive, in a buffer the kernel
-// took from the ring's group. Reading stops while the client owes us reading: over kOutputCap
-// of unsent output the receive is cancelled, and TCP flow control holds the client.
+// took from the ring's group. The protocol says when input is not wanted: over kOutputCap of
+// unsent output, for one, the receive is cancelled, and TCP flow control holds the client.
 void Server::update_receive(Connection& c) {
   // [exercise:output-cap solution]
-  const bool wanted =
-      !c.peer_closed && (c.close_after_flush || c.out.pending_bytes() < common::kOutputCap);
+  const bool wanted = c.protocol.wants_input();
   // [exercise:output-cap start]
   // // Always receiving: whatever the client sends is taken, whether or not it reads its answers.
-  // const bool wanted = !c.peer_closed;
+  // const bool wanted = !c.protocol.input_ended();
   // [exercise:output-cap end]
-  if (wanted && !c.receiving) {
+  if (wanted && c.receive == Connection::Receive::kOff) {
     io_uring_sqe* sqe = submit(Op::kReceive, c.fd.get());
     io_uring_prep_recv_multishot(sqe, c.fd.get(), nullptr, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;  // "take a buffer from the group when bytes arrive"
     sqe->buf_group = static_cast<std::uint16_t>(kRing.buffer_group);
-    c.receiving = true;
-  } else if (!wanted && c.receiving && !c.cancelling) {
+    c.receive = Connection::Receive::kArmed;
+  } else if (!wanted && c.receive == Connection::Receive::kArmed) {
     cancel(Op::kReceive, c.fd.get());
-    c.cancelling = true;
+    c.receive = Connection::Receive::kCancelling;
   }
 }
 
+// The bytes are copied out of the ring's buffer into the protocol's input (after the closing
+// answer, the protocol drops them), and the buffer goes back to the ring (dispatch()).
 void Server::on_received(Connection& c, int result, const char* data) {
   if (result > 0) {
-    if (c.close_after_flush) {
-      c.drain_on_close = true;  // bytes we will never parse: closing must drain, not reset
-    } else {
-      if (c.in.empty()) {
-        c.activity = Clock::now();  // a request's first byte starts the request timeout
-      }
-      c.in.append({data, static_cast<std::size_t>(result)});
-    }
+    c.protocol.receive({data, static_cast<std::size_t>(result)}, Clock::now());
   } else if (result == 0) {
-    c.peer_closed = true;
-    if (c.closing) {
-      return close(c);  // the client has closed too: now close() cannot hurt
-    }
+    c.protocol.peer_closed();
   } else if (result != -ENOBUFS && result != -ECANCELED) {
     return close(c);  // ECONNRESET and friends
   }
@@ -323,10 +313,10 @@ void Server::on_connection_event(Op op, Connection& c, const io_uring_cqe& cqe) 
   if (op != Op::kReceive) {
     c.sending = false;
   } else if ((cqe.flags & IORING_CQE_F_MORE) == 0) {
-    c.receiving = c.cancelling = false;  // a multishot receive's last completion
+    c.receive = Connection::Receive::kOff;  // a multishot receive's last completion
   }
-  if (c.dead) {
-    if (!c.receiving && !c.sending) {
+  if (c.closed) {
+    if (c.receive == Connection::Receive::kOff && !c.sending) {
       --live_;
       connections_[static_cast<std::size_t>(c.fd.get())].reset();  // ~Fd closes the socket
     }
@@ -339,38 +329,14 @@ void Server::on_connection_event(Op op, Connection& c, const io_uring_cqe& cqe) 
   on_received(c, cqe.res, has_buffer ? ring_.buffer(cqe.flags >> IORING_CQE_BUFFER_SHIFT) : "");
 }
 
+// Inline, on the ring's thread: a /sleep here stalls every other client of this ring. Then the
+// next send, and what the connection waits for now.
 void Server::serve(Connection& c) {
-  answer_requests(c);
+  static_cast<void>(c.protocol.answer(Clock::now()));
   start_output(c);
   settle(c);
 }
 // [completion]
-
-// Answers the complete requests buffered, in order, while the output is under the cap.
-void Server::answer_requests(Connection& c) {
-  while (!c.close_after_flush && c.out.pending_bytes() < common::kOutputCap) {
-    const common::ParseResult parsed = c.parser.parse(c.in.readable());
-    if (parsed.status == common::ParseStatus::kIncomplete) {
-      if (c.parser.take_continue(c.in.readable())) {
-        c.out.push_bytes(common::kContinueResponse);  // RFC 9110 section 10.1.1
-      }
-      return;
-    }
-    if (parsed.status == common::ParseStatus::kError) {
-      c.out.push(app_.reject(parsed.error_status));
-      c.close_after_flush = c.drain_on_close = true;
-      return;
-    }
-    // Inline, on the ring's thread: a /sleep here stalls every other client of this ring.
-    common::Response response = app_.handle(c.parser.request());
-    c.in.consume(parsed.consumed);
-    c.parser.reset();
-    c.close_after_flush = response.close;
-    c.drain_on_close = !c.in.empty();
-    c.out.push(std::move(response));
-    c.activity = Clock::now();
-  }
-}
 
 // [send]
 // One operation in flight per connection keeps the bytes in order: heads and bodies are sent
@@ -398,7 +364,7 @@ void Server::on_output(Connection& c, Op op, int result) {
   }
   if (op == Op::kSend) {
     c.out.sent(static_cast<std::size_t>(result));  // a short send is normal: the rest follows
-    c.activity = Clock::now();                     // progress: only a reader that stalls times out
+    c.protocol.sent(Clock::now());                 // progress: only a reader that stalls times out
   } else {
     c.out.read(static_cast<std::size_t>(result));
   }
@@ -407,36 +373,28 @@ void Server::on_output(Connection& c, Op op, int result) {
 // [send]
 
 // [settle]
-// After every event: with nothing left to send, the connection closes (after Connection: close,
-// a half-close, or during shutdown), starts closing, or waits for its next request.
+// After every event: the protocol says what the connection waits for now. After the closing
+// answer, as chapter 04 does: FIN, then discard input until EOF or the linger time, so that
+// close() does not turn unread input into an RST that destroys the answer; or a plain close when
+// nothing can arrive unread.
 void Server::settle(Connection& c) {
-  if (c.out.empty() && !c.closing) {
-    if (c.close_after_flush) {
-      return begin_closing(c);
-    }
-    if (c.peer_closed || stopping_) {
+  switch (c.protocol.next(Clock::now())) {
+    case common::Next::kClose:
       return close(c);
+    case common::Next::kLinger: {
+      int unread = 0;
+      if (!c.protocol.input_follows() && ::ioctl(c.fd.get(), FIONREAD, &unread) == 0 &&
+          unread == 0) {
+        return close(c);
+      }
+      ::shutdown(c.fd.get(), SHUT_WR);
+      break;
     }
-    if (c.in.empty()) {
-      c.in = common::Buffer();  // an idle connection keeps no input memory
-    }
+    case common::Next::kRead:
+    case common::Next::kWrite:
+    case common::Next::kHandler:
+      break;
   }
-  update_receive(c);
-  refresh_deadline(c);
-}
-
-// Like common::close_gracefully(), as a state: FIN now, then discard input until EOF or 1 s, so
-// that close() does not turn unread input into an RST that destroys the response.
-void Server::begin_closing(Connection& c) {
-  int unread = 0;
-  if (c.peer_closed ||
-      (!c.drain_on_close && ::ioctl(c.fd.get(), FIONREAD, &unread) == 0 && unread == 0)) {
-    return close(c);  // nothing can arrive unread: a plain close() sends FIN, not RST
-  }
-  ::shutdown(c.fd.get(), SHUT_WR);
-  c.closing = true;
-  c.in = common::Buffer();
-  c.activity = Clock::now();
   update_receive(c);
   refresh_deadline(c);
 }
@@ -444,14 +402,14 @@ void Server::begin_closing(Connection& c) {
 
 // [close]
 // The kernel may still hold a receive or a send for this socket, pointing into this record. So
-// the record is marked dead, its operations are cancelled, and on_connection_event() frees it
+// the record is marked closed, its operations are cancelled, and on_connection_event() frees it
 // (closing the descriptor) when the last of them has reported.
 void Server::close(Connection& c) {
-  if (c.dead) {
+  if (c.closed) {
     return;
   }
-  c.dead = true;
-  if (c.receiving || c.sending) {
+  c.closed = true;
+  if (c.receive != Connection::Receive::kOff || c.sending) {
     io_uring_prep_cancel_fd(submit(Op::kCancel, c.fd.get()), c.fd.get(), IORING_ASYNC_CANCEL_ALL);
     return;
   }
@@ -466,19 +424,11 @@ void Server::cancel(Op op, int fd) {
 // [close]
 
 // [deadline]
-// As in chapter 04: one deadline per connection, chosen by what it waits for with chapter 04's
-// rule (common/connection_policy.hpp), in a min-heap with lazy deletion; wait() sleeps no longer
-// than the earliest. Handlers run inline, so a connection never waits for one here.
+// As in chapter 04: one deadline per connection, the protocol's, in a min-heap with lazy
+// deletion; wait() sleeps no longer than the earliest. Handlers run inline, so a connection never
+// waits for one here.
 void Server::refresh_deadline(Connection& c) {
-  common::Waiting what = common::Waiting::kNextRequest;
-  if (c.closing) {
-    what = common::Waiting::kPeerClose;
-  } else if (!c.out.empty()) {
-    what = common::Waiting::kReader;
-  } else if (!c.in.empty()) {
-    what = common::Waiting::kRestOfRequest;
-  }
-  c.timer.deadline = std::min(common::deadline_for(what, c.activity, options_), shutdown_deadline_);
+  c.timer.deadline = c.protocol.deadline();
   timers_.schedule(c.timer, c.fd.get(), c.serial);
 }
 
@@ -486,7 +436,7 @@ void Server::expire_timers() {
   const Deadline now = Clock::now();
   timers_.expire(now, [&](const common::TimerHeap::Entry& entry) {
     Connection* c = connections_[static_cast<std::size_t>(entry.fd)].get();
-    if (c == nullptr || c->serial != entry.serial || c->timer.queued != entry.when || c->dead) {
+    if (c == nullptr || c->serial != entry.serial || c->timer.queued != entry.when || c->closed) {
       return;  // closed, or superseded by an earlier entry: lazy deletion
     }
     c->timer.queued = common::kNoDeadline;
@@ -498,15 +448,14 @@ void Server::expire_timers() {
   });
 }
 
+// run() has handled every completion that arrived in time before it looks at the timers, so
+// the protocol judges the client on what it sent.
 void Server::on_timeout(Connection& c) {
-  if (c.closing || !c.out.empty() || c.in.empty() || stopping_) {
+  c.protocol.expired(Clock::now());
+  if (c.protocol.phase() == common::Protocol::Phase::kClosed) {
     return close(c);  // linger over, a stalled reader, an idle client, or shutdown grace spent
   }
-  c.in.clear();  // a request that did not arrive in time: 408, then close
-  c.out.push(app_.timeout());
-  c.close_after_flush = c.drain_on_close = true;
-  c.activity = Clock::now();
-  start_output(c);
+  start_output(c);  // a 408 to send, or a deadline that moved
   settle(c);
 }
 // [deadline]
@@ -522,9 +471,13 @@ void Server::begin_shutdown() {
     listener_.reset();
   }
   for (auto& slot : connections_) {
-    if (slot && !slot->dead && slot->out.empty() && !slot->closing) {
+    if (!slot || slot->closed) {
+      continue;
+    }
+    slot->protocol.stop(shutdown_deadline_);
+    if (slot->protocol.idle()) {
       close(*slot);  // idle, or waiting for a request: nothing is in flight
-    } else if (slot && !slot->dead) {
+    } else {
       refresh_deadline(*slot);  // a response in flight may finish, within the grace
     }
   }

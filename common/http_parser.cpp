@@ -20,19 +20,6 @@ bool is_digit(char c) noexcept {
   return c >= '0' && c <= '9';
 }
 
-int hex_value(char c) noexcept {
-  if (is_digit(c)) {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 // A character allowed in a field value: HTAB, SP, visible ASCII and obs-text (0x80-0xFF).
 // Every other control character, DEL and NUL among them, makes the request malformed.
 bool is_field_value_char(char c) noexcept {
@@ -274,6 +261,19 @@ Method method_from_name(std::string_view name) noexcept {
 
 }  // namespace
 
+int hex_value(char c) noexcept {
+  if (is_digit(c)) {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
 bool is_token_char(char c) noexcept {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c)) {
     return true;
@@ -309,34 +309,23 @@ std::optional<std::string_view> Request::header(std::string_view name) const {
 }
 
 void RequestParser::reset() noexcept {
-  const std::vector<HeaderSpan> no_spans;
-  stage_ = Stage::kHead;
-  error_status_ = 0;
-  start_ = scanned_ = head_end_ = cursor_ = trailer_bytes_ = trailer_fields_ = 0;
-  line_end_ = kNotFound;
-  content_length_ = chunk_left_ = 0;
-  leading_ = true;
-  chunked_ = expects_continue_ = continue_taken_ = false;
-  method_ = target_ = path_ = query_ = authority_ = host_field_ = Span{};
-  method_kind_ = Method::kOther;
-  minor_version_ = 1;
-  keep_alive_ = true;
+  state_ = State{};
   header_spans_.clear();  // clear() keeps the capacity for the next request
   chunked_body_.clear();
   request_.headers.clear();
 }
 
 ParseResult RequestParser::fail(int status) noexcept {
-  stage_ = Stage::kFailed;
-  error_status_ = status;
+  state_.stage = Stage::kFailed;
+  state_.error_status = status;
   return {ParseStatus::kError, 0, status};
 }
 
 ParseResult RequestParser::parse(std::string_view input) {
-  if (stage_ == Stage::kFailed) {
-    return {ParseStatus::kError, 0, error_status_};
+  if (state_.stage == Stage::kFailed) {
+    return {ParseStatus::kError, 0, state_.error_status};
   }
-  if (stage_ == Stage::kHead) {
+  if (state_.stage == Stage::kHead) {
     const ParseResult found = find_head_end(input);
     if (found.status != ParseStatus::kComplete) {
       return found;
@@ -353,14 +342,14 @@ ParseResult RequestParser::parse(std::string_view input) {
       return fail(status);
     }
   }
-  if (stage_ == Stage::kBody) {
-    if (input.size() - head_end_ < content_length_) {
+  if (state_.stage == Stage::kBody) {
+    if (input.size() - state_.head_end < state_.content_length) {
       return kNeedMore;
     }
-    cursor_ = head_end_ + content_length_;
-    stage_ = Stage::kDone;
+    state_.cursor = state_.head_end + state_.content_length;
+    state_.stage = Stage::kDone;
   }
-  if (stage_ != Stage::kDone) {
+  if (state_.stage != Stage::kDone) {
     if (const ParseResult chunked = parse_chunked(input);
         chunked.status != ParseStatus::kComplete) {
       return chunked;
@@ -371,7 +360,7 @@ ParseResult RequestParser::parse(std::string_view input) {
 
 // Looks for the blank line that ends the head, checking line endings on the way: every LF must
 // follow a CR and every CR must precede an LF. Each byte is examined once over all calls.
-// Returns kComplete when the head is all there (head_end_ set).
+// Returns kComplete when the head is all there (state_.head_end set).
 //
 // The answer may not depend on how the bytes were split into reads. A read that ends inside the
 // head has its limits checked (check_incomplete_head), so before reporting anything found at
@@ -383,60 +372,63 @@ ParseResult RequestParser::find_head_end(std::string_view input) {
     const ParseResult over_limit = check_incomplete_head(input.substr(0, i));
     return over_limit.status == ParseStatus::kError ? over_limit : fail(status);
   };
-  if (leading_) {
+  if (state_.leading) {
     // RFC 9112 section 2.2: ignore empty lines before the request line (some clients send an extra
     // CRLF after a POST body), as many as fit the request line's limit. CRLF only: a bare LF or
-    // CR stays an error. start_ keeps its place between calls, so each byte is looked at once.
-    while (input.size() - start_ >= 2 && input[start_] == '\r' && input[start_ + 1] == '\n') {
-      start_ += 2;
-      if (start_ > kMaxRequestLineSize) {
+    // CR stays an error. state_.start keeps its place between calls, so each byte is looked at
+    // once.
+    while (input.size() - state_.start >= 2 && input[state_.start] == '\r' &&
+           input[state_.start + 1] == '\n') {
+      state_.start += 2;
+      if (state_.start > kMaxRequestLineSize) {
         return fail(400);
       }
     }
-    if (input.size() == start_ || (input.size() - start_ == 1 && input[start_] == '\r')) {
+    if (input.size() == state_.start ||
+        (input.size() - state_.start == 1 && input[state_.start] == '\r')) {
       return kNeedMore;  // perhaps more empty lines; a lone CR is looked at again
     }
-    leading_ = false;
-    scanned_ = start_;
+    state_.leading = false;
+    state_.scanned = state_.start;
   }
-  for (std::size_t i = scanned_; i < input.size(); ++i) {
+  for (std::size_t i = state_.scanned; i < input.size(); ++i) {
     if (input[i] == '\r') {
       if (i + 1 == input.size()) {
-        scanned_ = i;  // look at this CR again when its LF may have arrived
+        state_.scanned = i;  // look at this CR again when its LF may have arrived
         return check_incomplete_head(input);
       }
       if (input[i + 1] != '\n') {
         return fail_at(i + 1, 400);  // bare CR
       }
     } else if (input[i] == '\n') {
-      if (i == start_ || input[i - 1] != '\r') {
+      if (i == state_.start || input[i - 1] != '\r') {
         return fail_at(i, 400);  // bare LF
       }
-      if (line_end_ == kNotFound) {
+      if (state_.line_end == kNotFound) {
         if (const ParseResult over_limit = check_incomplete_head(input.substr(0, i));
             over_limit.status == ParseStatus::kError) {
           return over_limit;  // the request line, now whole, is over a limit
         }
-        line_end_ = i - 1;
+        state_.line_end = i - 1;
       } else if (input[i - 2] == '\n') {  // CRLF CRLF: the blank line
         if (const ParseResult over_limit = check_incomplete_head(input.substr(0, i));
             over_limit.status == ParseStatus::kError) {
           return over_limit;  // as a read ending just before this LF would have found
         }
-        head_end_ = scanned_ = i + 1;
+        state_.head_end = state_.scanned = i + 1;
         return {ParseStatus::kComplete, 0, 0};
       }
     }
   }
-  scanned_ = input.size();
+  state_.scanned = input.size();
   return check_incomplete_head(input);
 }
 
 // Rejects a head that is still incomplete but already over a limit, so that a client cannot make
 // us buffer without bound by never finishing its head.
 ParseResult RequestParser::check_incomplete_head(std::string_view input) {
-  if (line_end_ == kNotFound) {
-    std::string_view line = input.substr(start_);
+  if (state_.line_end == kNotFound) {
+    std::string_view line = input.substr(state_.start);
     if (line.ends_with('\r')) {
       line.remove_suffix(1);  // the line's CR, waiting for its LF, is not part of the line
     }
@@ -455,13 +447,13 @@ ParseResult RequestParser::check_incomplete_head(std::string_view input) {
     return line_over ? fail(400) : kNeedMore;
   }
   // The header lines, plus the blank line that would end them, may not exceed the limit.
-  const std::size_t header_bytes = input.size() - (line_end_ + 2);
+  const std::size_t header_bytes = input.size() - (state_.line_end + 2);
   return header_bytes > kMaxHeaderSectionSize + 2 ? fail(431) : kNeedMore;
 }
 
 // request-line = method SP request-target SP HTTP-version
 int RequestParser::parse_request_line(std::string_view input) {
-  const std::string_view line = input.substr(start_, line_end_ - start_);
+  const std::string_view line = input.substr(state_.start, state_.line_end - state_.start);
   const std::size_t sp1 = line.find(' ');
   const std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   if (sp1 == 0 || sp2 == std::string_view::npos) {
@@ -487,11 +479,11 @@ int RequestParser::parse_request_line(std::string_view input) {
     return 505;  // well-formed, but not a major version we speak
   }
 
-  method_kind_ = method_from_name(method);
+  state_.method_kind = method_from_name(method);
   // RFC 9110 section 6.2: a higher minor version of 1 is processed as 1.1, the highest we know.
-  minor_version_ = version[7] == '0' ? 0 : 1;
-  method_ = {start_, method.size()};
-  target_ = {start_ + sp1 + 1, target.size()};
+  state_.minor_version = version[7] == '0' ? 0 : 1;
+  state_.method = {state_.start, method.size()};
+  state_.target = {state_.start + sp1 + 1, target.size()};
   return parse_target(method, target);
 }
 
@@ -504,12 +496,12 @@ int RequestParser::parse_target(std::string_view method, std::string_view target
     if (!is_host_port(target, Authority::kConnect)) {
       return 400;
     }
-    authority_ = target_;
+    state_.authority = state_.target;
     return 0;  // well-formed: the routes answer 501, since we are no proxy
   }
   std::size_t path_start = 0;
   if (target == "*") {
-    path_ = target_;
+    state_.path = state_.target;
     return method == "OPTIONS" ? 0 : 400;
   }
   if (target.front() != '/') {
@@ -526,22 +518,22 @@ int RequestParser::parse_target(std::string_view method, std::string_view target
                       Authority::kUri)) {
       return 400;  // userinfo, an empty host, a bad port (RFC 9110 sections 4.2.1 and 4.2.4)
     }
-    authority_ = {target_.offset + authority_start, path_start - authority_start};
+    state_.authority = {state_.target.offset + authority_start, path_start - authority_start};
   }
   if (!is_path_and_query(target.substr(path_start))) {
     return 400;  // a character a URI may not hold, a control character, a fragment, a bad '%'
   }
   const std::size_t question = std::min(target.find('?', path_start), target.size());
-  path_ = {target_.offset + path_start, question - path_start};
+  state_.path = {state_.target.offset + path_start, question - path_start};
   if (question < target.size()) {
-    query_ = {target_.offset + question + 1, target.size() - question - 1};
+    state_.query = {state_.target.offset + question + 1, target.size() - question - 1};
   }
   return 0;
 }
 
 int RequestParser::parse_header_lines(std::string_view input) {
-  std::size_t pos = line_end_ + 2;
-  const std::size_t section_end = head_end_ - 2;  // where the blank line starts
+  std::size_t pos = state_.line_end + 2;
+  const std::size_t section_end = state_.head_end - 2;  // where the blank line starts
   if (section_end - pos > kMaxHeaderSectionSize) {
     return 431;
   }
@@ -588,7 +580,7 @@ int RequestParser::decide_framing(std::string_view input) {
     if (iequals(name, "Host")) {
       ++hosts;
       bad_host |= !is_host_port(value, Authority::kHostField);
-      host_field_ = span.value;
+      state_.host_field = span.value;
     } else if (iequals(name, "Content-Length")) {
       // Digits only; a list ("5, 5") or repeated header is accepted when every value agrees.
       // Values are compared as digit strings, so two lengths over the limit that differ differ.
@@ -632,11 +624,11 @@ int RequestParser::decide_framing(std::string_view input) {
   }
 
   // RFC 9112 section 3.2: exactly one Host in HTTP/1.1, at most one in 1.0, and a valid one.
-  if (bad_host || hosts > 1 || (minor_version_ == 1 && hosts != 1)) {
+  if (bad_host || hosts > 1 || (state_.minor_version == 1 && hosts != 1)) {
     return 400;
   }
   if (has_coding) {
-    if (bad_coding || has_length || minor_version_ == 0) {
+    if (bad_coding || has_length || state_.minor_version == 0) {
       return 400;  // both framings at once is how requests are smuggled; 1.0 has no chunked
     }
     if (!last_is_chunked || chunked_codings != 1 || chunked_parameters) {
@@ -645,9 +637,9 @@ int RequestParser::decide_framing(std::string_view input) {
     if (other_coding) {
       return 501;  // "gzip, chunked": framed, but a coding we do not decode
     }
-    chunked_ = true;
-    cursor_ = head_end_;
-    stage_ = Stage::kChunkSize;
+    state_.chunked = true;
+    state_.cursor = state_.head_end;
+    state_.stage = Stage::kChunkSize;
   } else if (has_length) {
     if (bad_length || !length) {
       return 400;
@@ -655,41 +647,42 @@ int RequestParser::decide_framing(std::string_view input) {
     if (*length > kMaxBodySize) {
       return 413;
     }
-    content_length_ = *length;
-    stage_ = Stage::kBody;
+    state_.content_length = *length;
+    state_.stage = Stage::kBody;
   } else {
-    cursor_ = head_end_;
-    stage_ = Stage::kDone;  // no body
+    state_.cursor = state_.head_end;
+    state_.stage = Stage::kDone;  // no body
   }
-  keep_alive_ = !connection_close && (minor_version_ == 1 || connection_keep_alive);
+  state_.keep_alive = !connection_close && (state_.minor_version == 1 || connection_keep_alive);
   // RFC 9110 section 10.1.1: only HTTP/1.1 knows 100-continue, and only a body is waited for.
-  expects_continue_ = continue_expected && minor_version_ == 1 && (chunked_ || content_length_ > 0);
+  state_.expects_continue = continue_expected && state_.minor_version == 1 &&
+                            (state_.chunked || state_.content_length > 0);
   return 0;
 }
 
 bool RequestParser::take_continue(std::string_view input) noexcept {
-  if (!expects_continue_ || continue_taken_ || input.size() > head_end_ ||
-      (stage_ != Stage::kBody && stage_ != Stage::kChunkSize)) {
+  if (!state_.expects_continue || state_.continue_taken || input.size() > state_.head_end ||
+      (state_.stage != Stage::kBody && state_.stage != Stage::kChunkSize)) {
     return false;
   }
-  continue_taken_ = true;
+  state_.continue_taken = true;
   return true;
 }
 
 // chunked-body = *chunk last-chunk trailer-section CRLF, decoded into chunked_body_.
 ParseResult RequestParser::parse_chunked(std::string_view input) {
   for (;;) {
-    if (cursor_ - head_end_ > kMaxChunkedWireSize) {
+    if (state_.cursor - state_.head_end > kMaxChunkedWireSize) {
       return fail(413);
     }
-    switch (stage_) {
+    switch (state_.stage) {
       case Stage::kChunkSize: {
-        const std::size_t eol = input.find("\r\n", cursor_);
+        const std::size_t eol = input.find("\r\n", state_.cursor);
         if (eol == std::string_view::npos) {
           // + 1: the line's CR may be here, waiting for its LF.
-          return input.size() - cursor_ > kMaxChunkLineSize + 1 ? fail(400) : kNeedMore;
+          return input.size() - state_.cursor > kMaxChunkLineSize + 1 ? fail(400) : kNeedMore;
         }
-        const std::string_view line = input.substr(cursor_, eol - cursor_);
+        const std::string_view line = input.substr(state_.cursor, eol - state_.cursor);
         std::size_t i = 0;
         std::uint64_t size = 0;
         for (; i < line.size() && hex_value(line[i]) >= 0; ++i) {
@@ -702,58 +695,60 @@ ParseResult RequestParser::parse_chunked(std::string_view input) {
         if (chunked_body_.size() + size > kMaxBodySize) {
           return fail(413);
         }
-        cursor_ = eol + 2;
-        chunk_left_ = size;
-        stage_ = size == 0 ? Stage::kTrailer : Stage::kChunkData;
+        state_.cursor = eol + 2;
+        state_.chunk_left = size;
+        state_.stage = size == 0 ? Stage::kTrailer : Stage::kChunkData;
         break;
       }
       case Stage::kChunkData: {
-        const std::size_t available = std::min<std::uint64_t>(chunk_left_, input.size() - cursor_);
-        chunked_body_.append(input.substr(cursor_, available));
-        cursor_ += available;
-        chunk_left_ -= available;
-        if (chunk_left_ > 0) {
+        const std::size_t available =
+            std::min<std::uint64_t>(state_.chunk_left, input.size() - state_.cursor);
+        chunked_body_.append(input.substr(state_.cursor, available));
+        state_.cursor += available;
+        state_.chunk_left -= available;
+        if (state_.chunk_left > 0) {
           return kNeedMore;
         }
-        stage_ = Stage::kChunkEnd;
+        state_.stage = Stage::kChunkEnd;
         break;
       }
       case Stage::kChunkEnd:
-        if (input.size() - cursor_ < 2) {
+        if (input.size() - state_.cursor < 2) {
           return kNeedMore;
         }
-        if (input.substr(cursor_, 2) != "\r\n") {
+        if (input.substr(state_.cursor, 2) != "\r\n") {
           return fail(400);
         }
-        cursor_ += 2;
-        stage_ = Stage::kChunkSize;
+        state_.cursor += 2;
+        state_.stage = Stage::kChunkSize;
         break;
       case Stage::kTrailer: {
         // Trailer fields are checked like headers, counted against the header limit, and dropped.
-        const std::size_t eol = input.find("\r\n", cursor_);
-        std::size_t line_size = (eol == std::string_view::npos ? input.size() : eol) - cursor_;
+        const std::size_t eol = input.find("\r\n", state_.cursor);
+        std::size_t line_size =
+            (eol == std::string_view::npos ? input.size() : eol) - state_.cursor;
         if (eol == std::string_view::npos && line_size > 0 && input.back() == '\r') {
           --line_size;  // the line's CR, waiting for its LF: not counted, as in a whole line
         }
-        if (trailer_bytes_ + line_size > kMaxHeaderSectionSize) {
+        if (state_.trailer_bytes + line_size > kMaxHeaderSectionSize) {
           return fail(431);
         }
         if (eol == std::string_view::npos) {
           return kNeedMore;
         }
-        const std::string_view line = input.substr(cursor_, line_size);
-        cursor_ = eol + 2;
+        const std::string_view line = input.substr(state_.cursor, line_size);
+        state_.cursor = eol + 2;
         if (line.empty()) {
-          stage_ = Stage::kDone;
+          state_.stage = Stage::kDone;
           return {ParseStatus::kComplete, 0, 0};
         }
         if (check_field_line(line) == kNotAField) {
           return fail(400);
         }
-        if (++trailer_fields_ > kMaxHeaderCount) {
+        if (++state_.trailer_fields > kMaxHeaderCount) {
           return fail(431);
         }
-        trailer_bytes_ += line_size + 2;
+        state_.trailer_bytes += line_size + 2;
         break;
       }
       default:
@@ -764,23 +759,23 @@ ParseResult RequestParser::parse_chunked(std::string_view input) {
 
 ParseResult RequestParser::complete(std::string_view input) {
   const auto view = [input](Span span) { return input.substr(span.offset, span.length); };
-  request_.method = method_kind_;
-  request_.method_name = view(method_);
-  request_.target = view(target_);
+  request_.method = state_.method_kind;
+  request_.method_name = view(state_.method);
+  request_.target = view(state_.target);
   // An absolute-form target with no path ("http://host") means the root.
-  request_.path = path_.length == 0 ? std::string_view("/") : view(path_);
-  request_.query = view(query_);
-  request_.minor_version = minor_version_;
-  request_.keep_alive = keep_alive_;
+  request_.path = state_.path.length == 0 ? std::string_view("/") : view(state_.path);
+  request_.query = view(state_.query);
+  request_.minor_version = state_.minor_version;
+  request_.keep_alive = state_.keep_alive;
   request_.headers.clear();
   for (const HeaderSpan& span : header_spans_) {
     request_.headers.push_back({view(span.name), view(span.value)});
   }
-  request_.host = authority_.length > 0 ? view(authority_) : view(host_field_);
-  request_.head = input.substr(start_, head_end_ - 2 - start_);
-  request_.body =
-      chunked_ ? std::string_view(chunked_body_) : input.substr(head_end_, content_length_);
-  return {ParseStatus::kComplete, cursor_, 0};
+  request_.host = state_.authority.length > 0 ? view(state_.authority) : view(state_.host_field);
+  request_.head = input.substr(state_.start, state_.head_end - 2 - state_.start);
+  request_.body = state_.chunked ? std::string_view(chunked_body_)
+                                 : input.substr(state_.head_end, state_.content_length);
+  return {ParseStatus::kComplete, state_.cursor, 0};
 }
 
 }  // namespace common

@@ -113,29 +113,38 @@ class RequestParser {
 
   static constexpr std::size_t kNotFound = std::string_view::npos;
 
-  Stage stage_ = Stage::kHead;
-  int error_status_ = 0;
-  std::size_t start_ = 0;             // empty lines ignored before the request line end here
-  std::size_t scanned_ = 0;           // how far the search for the end of the head got
-  std::size_t line_end_ = kNotFound;  // offset of the CR that ends the request line
-  std::size_t head_end_ = 0;          // offset just past the blank line that ends the head
-  std::size_t cursor_ = 0;            // end of what the body stages have used
-  std::uint64_t content_length_ = 0;  // the body size announced by Content-Length
-  std::uint64_t chunk_left_ = 0;      // bytes of the current chunk not yet copied
-  std::size_t trailer_bytes_ = 0;     // size of the chunked trailer section so far
-  std::size_t trailer_fields_ = 0;    // trailer fields so far, held to the header count limit
-  bool leading_ = true;               // still skipping empty lines before the request line
-  bool chunked_ = false;
-  bool expects_continue_ = false;  // Expect: 100-continue on a request with a body to come
-  bool continue_taken_ = false;    // take_continue() said yes for this request
-  Span method_, target_, path_, query_, authority_, host_field_;
-  Method method_kind_ = Method::kOther;
-  int minor_version_ = 1;
-  bool keep_alive_ = true;
+  // Where the request at hand stands: all that reset() forgets, as one value.
+  struct State {
+    Stage stage = Stage::kHead;
+    int error_status = 0;
+    std::size_t start = 0;             // empty lines ignored before the request line end here
+    std::size_t scanned = 0;           // how far the search for the end of the head got
+    std::size_t line_end = kNotFound;  // offset of the CR that ends the request line
+    std::size_t head_end = 0;          // offset just past the blank line that ends the head
+    std::size_t cursor = 0;            // end of what the body stages have used
+    std::uint64_t content_length = 0;  // the body size announced by Content-Length
+    std::uint64_t chunk_left = 0;      // bytes of the current chunk not yet copied
+    std::size_t trailer_bytes = 0;     // size of the chunked trailer section so far
+    std::size_t trailer_fields = 0;    // trailer fields so far, held to the header count limit
+    bool leading = true;               // still skipping empty lines before the request line
+    bool chunked = false;
+    bool expects_continue = false;  // Expect: 100-continue on a request with a body to come
+    bool continue_taken = false;    // take_continue() said yes for this request
+    Span method, target, path, query, authority, host_field;
+    Method method_kind = Method::kOther;
+    int minor_version = 1;
+    bool keep_alive = true;
+  };
+
+  State state_;
+  // Kept across requests for their capacity; reset() empties them.
   std::vector<HeaderSpan> header_spans_;
   std::string chunked_body_;
   Request request_;
 };
+
+/// The value of the hexadecimal digit @p c (RFC 5234 HEXDIG, either case): 0 to 15, or -1.
+[[nodiscard]] int hex_value(char c) noexcept;
 
 /// True if @p c may appear in a token (a method or a header name): RFC 9110 tchar.
 [[nodiscard]] bool is_token_char(char c) noexcept;

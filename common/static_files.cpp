@@ -15,19 +15,6 @@
 namespace common {
 namespace {
 
-int hex_digit(char c) noexcept {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 // True if any '/'-separated component is "..". Decoding happened first, so "%2e%2e" is caught.
 bool has_dot_dot(std::string_view path) noexcept {
   while (!path.empty()) {
@@ -62,8 +49,8 @@ std::optional<std::string> percent_decode(std::string_view text) {
     if (i + 2 >= text.size()) {  // a '%' needs two hex digits after it
       return std::nullopt;
     }
-    const int high = hex_digit(text[i + 1]);
-    const int low = hex_digit(text[i + 2]);
+    const int high = hex_value(text[i + 1]);
+    const int low = hex_value(text[i + 2]);
     if (high < 0 || low < 0 || (high == 0 && low == 0)) {
       return std::nullopt;
     }

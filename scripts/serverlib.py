@@ -9,7 +9,9 @@ import json
 import os
 import re
 import select
+import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -61,6 +63,56 @@ def wait_listening(proc, timeout=STARTUP_TIMEOUT):
         elif proc.poll() is not None:
             return None
     return None
+
+
+class ServerProcess:
+    """A server binary of this repository, started and listening: it printed its "listening on"
+    line. The black-box suite (harness.Server) and the tools (targets.py) start every chapter,
+    and the floor, through this class. spawn is the Popen to use (the tools pin CPUs with
+    procs.spawn); stderr goes to a pipe unless spawn_args say otherwise."""
+
+    def __init__(self, cmd, spawn=subprocess.Popen, **spawn_args):
+        self.cmd = [str(part) for part in cmd]
+        spawn_args.setdefault("stderr", subprocess.PIPE)
+        self.proc = spawn(self.cmd, stdout=subprocess.PIPE, **spawn_args)
+        listening = wait_listening(self.proc)
+        if not listening:
+            self.proc.kill()
+            self.proc.wait()
+            err = self.proc.stderr.read() if self.proc.stderr else b""
+            reason = unavailable_reason(self.proc.returncode, err)
+            if reason:
+                raise Unavailable(reason)
+            raise RuntimeError(f"{' '.join(self.cmd)} did not print its listening line: "
+                               f"{err.decode(errors='replace').strip() or self.start_failure()}")
+        self.host, self.port = listening
+
+    def start_failure(self):
+        """What to say when the server did not start and its stderr was not a pipe."""
+        return "(no output)"
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    @property
+    def address(self):
+        return (self.host, self.port)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def signal_and_wait(self, timeout, sig=signal.SIGTERM):
+        """Sends sig (unless the process has exited) and waits up to timeout seconds: (exit code
+        or None if it is still running, seconds waited)."""
+        start = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None, time.monotonic() - start
+        return self.proc.returncode, time.monotonic() - start
 
 
 # --- HTTP responses ---------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import procs
-from serverlib import http_get, load_registry, tree_cpu_seconds, tree_pids, wait_listening
+from serverlib import ServerProcess, http_get, load_registry, tree_cpu_seconds, tree_pids
 
 HOST = "127.0.0.1"
 HELLO = b"Hello, World!"
@@ -66,8 +66,8 @@ def chapter_args(chapter, workers, max_connections, idle_timeout=600):
     return args
 
 
-class Server:
-    """One running server."""
+class Measured:
+    """What the tools read from a running server (a chapter, the floor or nginx)."""
 
     name = "?"
 
@@ -97,22 +97,22 @@ class Server:
             return "(no output)"
 
 
-class ListeningServer(Server):
+class ListeningServer(ServerProcess, Measured):
     """A binary of this repository that prints the listening line: a chapter, or the floor."""
 
     def __init__(self, name, cmd, logdir, cpus=None):
         self.name = name
-        self.cmd = cmd
         self.errlog = Path(logdir) / f"{name}.stderr"
         self._err = open(self.errlog, "ab")
-        self.proc = procs.spawn(cmd, cpus=cpus, stdout=subprocess.PIPE, stderr=self._err,
-                                stdin=subprocess.DEVNULL)
-        self.pid = self.proc.pid
-        listening = wait_listening(self.proc)
-        if not listening:
-            procs.terminate(self.proc, grace=0)
-            raise RuntimeError(f"{' '.join(cmd)} did not start: {self.log_tail()}")
-        self.port = listening[1]
+        try:
+            super().__init__(cmd, spawn=lambda c, **kw: procs.spawn(c, cpus=cpus, **kw),
+                             stderr=self._err, stdin=subprocess.DEVNULL)
+        except BaseException:
+            self._err.close()
+            raise
+
+    def start_failure(self):
+        return self.log_tail()
 
     def stop(self):
         procs.terminate(self.proc)
@@ -190,7 +190,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-class NginxServer(Server):
+class NginxServer(Measured):
     """nginx on loopback with a generated config in a temporary directory, as the current user."""
 
     def __init__(self, workers, logdir, cpus=None):

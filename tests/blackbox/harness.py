@@ -9,57 +9,29 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+import serverlib  # noqa: E402
 from serverlib import (  # noqa: E402,F401  (re-exported for the tests)
-    ROOT, STARTUP_TIMEOUT, UNAVAILABLE_EXIT, Reader, Response, Unavailable, child_pids, cpu_seconds,
-    load_registry, read_response, stat_fields, tree_cpu_seconds, unavailable_reason, wait_listening)
+    ROOT, UNAVAILABLE_EXIT, Reader, Response, Unavailable, child_pids, cpu_seconds, load_registry,
+    read_response, stat_fields, tree_cpu_seconds)
 
 STOP_TIMEOUT = 2.0  # the protocol promises exit within 2 s of SIGTERM
 
 
-class Server:
-    """One running server process, started with --port 0."""
+class Server(serverlib.ServerProcess):
+    """One running server process, started with --port 0, and the ways a test talks to it."""
 
     def __init__(self, binary, args=(), docroot=None, env=None, preexec_fn=None):
         self.binary = Path(binary)
         cmd = [str(self.binary), "--port", "0"]
         if docroot is not None:
             cmd += ["--docroot", str(docroot)]
-        cmd += list(args)
-        self.cmd = cmd
-        self.proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            preexec_fn=preexec_fn,
-        )
-        self.host, self.port = self._wait_listening()
+        super().__init__([*cmd, *args], env=env, preexec_fn=preexec_fn)
         self._stderr = b""
-
-    def _wait_listening(self):
-        listening = wait_listening(self.proc, STARTUP_TIMEOUT)
-        if listening:
-            return listening
-        self.proc.kill()
-        _, err = self.proc.communicate(timeout=5)
-        reason = unavailable_reason(self.proc.returncode, err)
-        if reason:
-            raise Unavailable(reason)
-        raise RuntimeError(f"{self.cmd} did not print its listening line: {err.decode(errors='replace')}")
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    @property
-    def address(self):
-        return (self.host, self.port)
 
     def connect(self, timeout=10.0, rcvbuf=None):
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -75,22 +47,14 @@ class Server:
             sock.sendall(raw)
             return read_response(sock)
 
-    def alive(self):
-        return self.proc.poll() is None
-
     def stop(self, timeout=STOP_TIMEOUT, sig=signal.SIGTERM):
         """Sends sig, then waits; returns (exit code, seconds taken, stderr). A server still running
         after timeout seconds is killed, and its exit code is reported as None."""
-        start = time.monotonic()
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        code, elapsed = self.signal_and_wait(timeout, sig)
+        if code is None:
             self.proc.kill()
             self.proc.wait()
-            return None, time.monotonic() - start, self.stderr()
-        return self.proc.returncode, time.monotonic() - start, self.stderr()
+        return code, elapsed, self.stderr()
 
     def stderr(self):
         if self.proc.poll() is not None and self.proc.stderr is not None:

@@ -14,10 +14,9 @@ namespace common {
 /// @brief How long a connection may wait for what, how much it may hold, and how a server rests
 /// when it is out of descriptors.
 ///
-/// The event-driven models apply these rules through deadline_for() and the constants; the
-/// blocking helpers (blocking.hpp) share the linger time and apply the same timeouts from the
-/// Options in their own waits. The chapters differ in mechanism only: the black-box suite checks
-/// each rule against every chapter.
+/// The connection protocol (protocol.hpp) applies them through deadline_for() and the
+/// constants, for every model alike; a driver uses the accept pause and the linger time. The
+/// models differ in mechanism only: the black-box suite checks each rule against every chapter.
 /// @{
 
 /// How long a closing connection keeps reading (and discarding) input after our FIN, waiting

@@ -34,7 +34,7 @@ struct Response {
 
 /// Where a connection's responses wait to be sent, in order. The protocol (common::Protocol)
 /// pushes; a driver writes them out and pops what left. common::OutputQueue writes to a
-/// non-blocking socket; chapter 09's queue submits sends whose completions come later.
+/// non-blocking socket; a completion-based driver's queue submits sends that complete later.
 class Output {
  public:
   /// Queues @p response: its head, then its body or its file (unless send_body is false).

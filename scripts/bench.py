@@ -56,6 +56,8 @@ def parse_args():
     p.add_argument("--wrk-threads", type=int, help="wrk -t (default: the load generator's CPU count)")
     p.add_argument("--chapter", action="append", default=[], help="only this chapter (repeatable; 4, 04 or 04-polling)")
     p.add_argument("--out", help="output directory (default docs/results, quick: BUILD/bench-quick)")
+    p.add_argument("--baseline", help="a bin directory of another build (an earlier commit's, say): its "
+                   "chapters are measured too, as NAME@baseline, in the same session")
     a = p.parse_args()
     q = a.quick
     a.runs = a.runs or (1 if q else 3)
@@ -125,6 +127,8 @@ class Bench(Run):
         chapters = targets.load_chapters(cfg.build)
         if cfg.chapter:
             chapters = targets.named(chapters, cfg.chapter)
+        if cfg.baseline:  # each chapter of the other build right after its own, under another name
+            chapters = [c for ch in chapters for c in (ch, targets.baseline_of(ch, cfg.baseline))]
         print(f"Servers on CPU {','.join(map(str, cfg.server_cpus))}, wrk on CPU "
               f"{','.join(map(str, cfg.loadgen_cpus))}. Starting each chapter once to read its worker count...")
         for ch in chapters:

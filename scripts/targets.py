@@ -3,6 +3,7 @@ floor (tests/tools/floor.cpp). Each is started with --port 0 (or a free port), o
 given set of CPUs, and stopped, with its whole process tree, by stop() or at the script's exit.
 """
 
+import copy
 import json
 import os
 import pwd
@@ -41,6 +42,14 @@ class Chapter:
 
 def load_chapters(build):
     return [Chapter(e, Path(build) / "bin") for e in load_registry()]
+
+
+def baseline_of(chapter, bindir):
+    """The same chapter in another build's bin directory, named NAME@baseline."""
+    other = copy.copy(chapter)
+    other.binary = Path(bindir) / chapter.name
+    other.name = f"{chapter.name}@baseline"
+    return other
 
 
 def named(chapters, wanted):

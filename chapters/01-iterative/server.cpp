@@ -4,8 +4,10 @@
 // it to the end (every keep-alive request it sends), close it, and only then accept the next.
 //
 // What it gets right: nothing is shared, nothing can race, and the code reads like the protocol.
-// Every byte-level concern (partial reads and writes, pipelining, timeouts, SIGPIPE, EMFILE)
-// lives in common/ and is already handled here, so the later chapters change only the model.
+// What HTTP/1.1 asks of a connection lives in common/protocol.hpp, which does no I/O; serve.cpp
+// drives it one blocking step after another (and chapters 02 and 03 include it from here).
+// Partial reads and writes, pipelining, timeouts, SIGPIPE and EMFILE are already handled, so the
+// later chapters change only the model.
 //
 // What breaks: one slow client stops everyone. While serve_connection() talks to one client,
 // the others wait in the listen backlog; a client that opens a keep-alive connection and goes

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "chapters/04-polling/event_loop.hpp"  // chapter 04's loop, one per core
+#include "chapters/07-pinned-handoff/acceptor.hpp"
 #include "common/app.hpp"
 #include "common/chapter.hpp"
 #include "common/io.hpp"
@@ -51,10 +52,6 @@ constexpr common::ChapterInfo kChapter{
         "Chapter 07: an acceptor thread hands connections to one pinned epoll loop per core.",
     .flags = common::kThreadsFlag | common::kNoPinFlag,
 };
-
-// How long the kernel may hold a new connection before accept() sees it, waiting for the
-// client's first bytes (TCP_DEFER_ACCEPT, in seconds).
-constexpr int kDeferAcceptSeconds = 1;
 
 // [cores]
 // The CPUs this process may run on: the affinity mask, not the machine's core count, so that
@@ -93,56 +90,6 @@ void pin_current_thread(int cpu) {
 }
 // [cores]
 
-// [acceptor]
-// The acceptor thread. accept4() blocks (the listener is a blocking socket) and returns a
-// non-blocking client, with TCP_NODELAY already set (it comes from the listener). The client's
-// Fd moves into the task posted to its loop: after post() this thread never sees it again.
-// main wakes a blocked accept4() at shutdown by shutting the listener down.
-void accept_connections(int listener,
-                        const std::vector<std::unique_ptr<polling::EventLoop>>& loops) {
-  std::size_t next = 0;
-  for (;;) {
-    common::AcceptResult accepted = common::accept_client(listener);
-    if (common::shutdown_requested()) {
-      return;  // a connection accepted now is closed by ~Fd: no loop would serve it
-    }
-    if (accepted.status == common::AcceptStatus::kNoDescriptors ||
-        accepted.status == common::AcceptStatus::kFailed) {
-      common::log_warn("accept: %s; retrying shortly", std::strerror(accepted.error));
-      common::back_off_after_emfile();  // the pending client keeps accept failing: no spin
-      continue;
-    }
-    if (accepted.status != common::AcceptStatus::kAccepted) {
-      continue;
-    }
-    polling::EventLoop& loop = *loops[next];
-    loop.post([&loop, client = std::move(accepted.fd)]() mutable {
-      loop.adopt(std::move(client));  // on the loop's own thread
-    });
-    next = (next + 1) % loops.size();  // round-robin: blind to load, but fair
-  }
-}
-// [acceptor]
-
-// [listener]
-// A blocking listener for the acceptor. The client speaks first in HTTP, so TCP_DEFER_ACCEPT
-// lets the kernel complete accept() only once the request's first bytes are there: a worker
-// usually finds its new connection readable at once. A client that sends nothing is accepted
-// anyway after about a second, and then the idle timeout applies as usual.
-common::Fd open_acceptor_listener(const common::Options& options) {
-  common::Fd listener = common::open_listener(options, /*reuse_port=*/false, /*blocking=*/true);
-  // [exercise:defer-accept solution]
-  const int seconds = kDeferAcceptSeconds;
-  if (::setsockopt(listener.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof seconds) < 0) {
-    common::log_warn("TCP_DEFER_ACCEPT: %s", std::strerror(errno));
-  }
-  // [exercise:defer-accept start]
-  // // accept() returns as soon as the handshake is done, whether the client says anything or not.
-  // [exercise:defer-accept end]
-  return listener;
-}
-// [listener]
-
 std::string describe(const std::vector<int>& cpus, std::size_t count) {
   std::string text;
   for (std::size_t i = 0; i < count; ++i) {
@@ -163,7 +110,7 @@ int main(int argc, char** argv) {
       options.threads > 0 ? static_cast<std::size_t>(options.threads) : cpus.size();
   common::Stats stats;
   const common::App app(options, kChapter, stats, static_cast<int>(workers));
-  common::Fd listener = open_acceptor_listener(options);
+  common::Fd listener = pinned::open_acceptor_listener(options);
 
   // One loop per worker, with no listener: connections arrive through adopt().
   std::vector<std::unique_ptr<polling::EventLoop>> loops;
@@ -182,7 +129,7 @@ int main(int argc, char** argv) {
         loops[i]->run();
       });
     }
-    acceptor = std::thread(accept_connections, listener.get(), std::cref(loops));
+    acceptor = std::thread(pinned::accept_connections, listener.get(), std::cref(loops));
   }
   common::log_info("%zu loops, %s", workers,
                    options.pin ? ("pinned to CPUs " + describe(cpus, workers)).c_str()

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "chapters/04-polling/event_loop.hpp"  // chapter 04's loop, one per core
+#include "chapters/08-reuseport/listeners.hpp"
 #include "common/app.hpp"
 #include "common/chapter.hpp"
 #include "common/io.hpp"
@@ -54,33 +55,6 @@ constexpr common::ChapterInfo kChapter{
 
 // After SIGTERM, how long the parent waits for its loop processes before SIGKILL.
 constexpr auto kChildrenGrace = std::chrono::milliseconds(1800);
-
-// [listeners]
-// All N listening sockets are made here, before any loop starts. With --port 0 the first one
-// picks a free port and the others join that port: SO_REUSEPORT only groups sockets bound to the
-// same address and port, by processes of the same user.
-std::vector<common::Fd> open_listeners(common::Options options, int count) {
-  common::refuse_taken_port(options);  // SO_REUSEPORT would let a second server join in silence
-  std::vector<common::Fd> listeners;
-  listeners.push_back(common::open_listener(options, /*reuse_port=*/true));
-  // [exercise:port-zero solution]
-  if (options.port == 0) {
-    sockaddr_in address{};
-    socklen_t length = sizeof address;
-    if (::getsockname(listeners[0].get(), reinterpret_cast<sockaddr*>(&address), &length) < 0) {
-      throw std::system_error(errno, std::generic_category(), "getsockname");
-    }
-    options.port = ntohs(address.sin_port);
-  }
-  // [exercise:port-zero start]
-  // // Every listener binds the port asked for.
-  // [exercise:port-zero end]
-  while (static_cast<int>(listeners.size()) < count) {
-    listeners.push_back(common::open_listener(options, /*reuse_port=*/true));
-  }
-  return listeners;
-}
-// [listeners]
 
 // [threads]
 // N loops in N threads of this process: one App, one Stats, each loop with its own listener.
@@ -217,7 +191,7 @@ int main(int argc, char** argv) {
   common::Stats local_stats;
   common::Stats& stats = options.processes ? common::create_shared_stats() : local_stats;
   const common::App app(options, kChapter, stats, loops);
-  std::vector<common::Fd> listeners = open_listeners(options, loops);
+  std::vector<common::Fd> listeners = reuseport::open_listeners(options, loops);
   common::log_info("%d loops in %s, one SO_REUSEPORT listener each", loops,
                    options.processes ? "processes" : "threads");
   const std::uint16_t port = common::local_port(listeners[0].get());

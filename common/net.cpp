@@ -9,6 +9,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "common/connection_policy.hpp"
@@ -128,6 +129,11 @@ bool set_nonblocking(int fd, bool on) noexcept {
   }
   const int wanted = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
   return wanted == flags || ::fcntl(fd, F_SETFL, wanted) == 0;
+}
+
+bool has_unread_input(int fd) noexcept {
+  int unread = 0;
+  return ::ioctl(fd, FIONREAD, &unread) == 0 && unread > 0;
 }
 
 std::optional<Fd> accept_or_back_off(int listener) {

@@ -71,6 +71,10 @@ struct AcceptResult {
 /// accept loop retries about ten times a second instead of spinning. Returns early on shutdown.
 void back_off_after_emfile();
 
+/// True if the kernel holds bytes of @p fd's input that nobody has read yet (FIONREAD). A socket
+/// closed with unread input sends RST instead of FIN, which can destroy the answer just sent.
+[[nodiscard]] bool has_unread_input(int fd) noexcept;
+
 /// Sets or clears O_NONBLOCK. Returns false (errno set) on failure.
 bool set_nonblocking(int fd, bool on = true) noexcept;
 

@@ -1,12 +1,12 @@
 #include "chapters/01-iterative/serve.hpp"
 
 #include <poll.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 
 #include "common/io.hpp"
+#include "common/net.hpp"
 #include "common/nonblocking.hpp"
 #include "common/protocol.hpp"
 #include "common/shutdown.hpp"
@@ -70,8 +70,7 @@ bool read_some(int fd, Protocol& protocol) {
 // RST, which can destroy the answer before the client has read it: so FIN first, and the loop
 // reads and discards until the client's FIN or the linger time. Otherwise close() sends FIN.
 bool must_linger(int fd, const Protocol& protocol) {
-  int unread = 0;
-  return protocol.input_follows() || (::ioctl(fd, FIONREAD, &unread) == 0 && unread > 0);
+  return protocol.input_follows() || common::has_unread_input(fd);
 }
 
 }  // namespace

@@ -1,10 +1,11 @@
 #include "chapters/04-polling/connection.hpp"
 
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <utility>
+
+#include "common/net.hpp"
 
 namespace polling {
 namespace {
@@ -156,9 +157,7 @@ Interest Connection::settle(common::FlushResult flushed) {
 // empty and no input is known to follow the closing answer: a plain close() then sends FIN, not
 // RST. Only otherwise (a response that took several steps to write) is the kernel asked.
 Interest Connection::begin_lingering() {
-  int unread = 0;
-  if (!protocol_.input_follows() &&
-      (drained_ || (::ioctl(fd_.get(), FIONREAD, &unread) == 0 && unread == 0))) {
+  if (!protocol_.input_follows() && (drained_ || !common::has_unread_input(fd_.get()))) {
     return Interest::kClose;
   }
   ::shutdown(fd_.get(), SHUT_WR);

@@ -23,7 +23,6 @@
 
 #include <liburing.h>
 #include <poll.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -37,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "chapters/08-reuseport/listeners.hpp"  // chapter 08's listeners, one per ring
 #include "chapters/09-io-uring/ring.hpp"
 #include "chapters/09-io-uring/send_queue.hpp"
 #include "common/app.hpp"
@@ -381,15 +381,12 @@ void Server::settle(Connection& c) {
   switch (c.protocol.next(Clock::now())) {
     case common::Next::kClose:
       return close(c);
-    case common::Next::kLinger: {
-      int unread = 0;
-      if (!c.protocol.input_follows() && ::ioctl(c.fd.get(), FIONREAD, &unread) == 0 &&
-          unread == 0) {
+    case common::Next::kLinger:
+      if (!c.protocol.input_follows() && !common::has_unread_input(c.fd.get())) {
         return close(c);
       }
       ::shutdown(c.fd.get(), SHUT_WR);
       break;
-    }
     case common::Next::kRead:
     case common::Next::kWrite:
     case common::Next::kHandler:
@@ -484,22 +481,6 @@ void Server::begin_shutdown() {
 }
 // [shutdown]
 
-// [listeners]
-// One listener per ring, all on one port with SO_REUSEPORT: the kernel spreads new connections
-// over them by a hash of addresses and ports. They are blocking sockets, like the clients:
-// io_uring never blocks the thread on them, and no plain read or write is ever made on them.
-std::vector<common::Fd> open_listeners(common::Options options, int count) {
-  common::refuse_taken_port(options);  // SO_REUSEPORT would let a second server join in silence
-  std::vector<common::Fd> listeners;
-  listeners.push_back(common::open_listener(options, /*reuse_port=*/true, /*blocking=*/true));
-  options.port = common::local_port(listeners.front().get());  // --port 0: the others join it
-  while (listeners.size() < static_cast<std::size_t>(count)) {
-    listeners.push_back(common::open_listener(options, /*reuse_port=*/true, /*blocking=*/true));
-  }
-  return listeners;
-}
-// [listeners]
-
 }  // namespace
 
 // [main]
@@ -519,7 +500,10 @@ int main(int argc, char** argv) {
     return kExitUnavailable;
   }
   common::raise_descriptor_limit();  // 10,000 connections need 10,000 descriptors
-  std::vector<common::Fd> listeners = open_listeners(options, threads);
+  // Blocking sockets, like the clients: io_uring never blocks the thread on them, and no plain
+  // read or write is ever made on them.
+  std::vector<common::Fd> listeners =
+      reuseport::open_listeners(options, threads, /*blocking=*/true);
   const std::uint16_t port = common::local_port(listeners.front().get());
   common::Stats stats;
   const common::App app(options, kChapter, stats, threads);

@@ -103,7 +103,18 @@ App::App(const Options& options, const ChapterInfo& chapter, Stats& stats, int w
 }
 
 Response App::handle(const Request& request) const {
-  Response response = route(request);
+  return finish(request, route(request));
+}
+
+Response App::unavailable(const Request& request, std::chrono::seconds retry_after) const {
+  Response response = make_error(503);
+  response.retry_after = static_cast<std::uint32_t>(retry_after.count());
+  return finish(request, std::move(response));
+}
+
+// What every answer to a well-formed request gets: counted, closing when the request or a
+// shutdown ends the connection, and without a body for HEAD.
+Response App::finish(const Request& request, Response response) const {
   stats_.requests.fetch_add(1, std::memory_order_relaxed);
   // A shutting-down server finishes this response but tells the client not to send another.
   response.close = response.close || !request.keep_alive || shutdown_requested();
@@ -121,6 +132,12 @@ Response App::reject(int status) const {
   response.close = true;  // after a framing or parsing error, the next byte's meaning is unknown
   stats_.requests.fetch_add(1, std::memory_order_relaxed);
   return response;
+}
+
+std::string_view App::route_of(const Request& request) const {
+  const std::optional<std::string> path = percent_decode(request.path);
+  const RouteEntry* entry = path ? find_route(*path) : nullptr;
+  return entry != nullptr ? entry->path : std::string_view();
 }
 
 Response App::route(const Request& request) const {
@@ -189,13 +206,19 @@ Response App::handle_stats() const {
   const int n = std::snprintf(
       json, sizeof json,
       "{\"chapter\":\"%.*s\",\"model\":\"%.*s\",\"workers\":%d,\"requests\":%llu,"
-      "\"connections\":%llu,\"open_connections\":%lld}\n",
+      "\"connections\":%llu,\"open_connections\":%lld",
       static_cast<int>(chapter_.name.size()), chapter_.name.data(),
       static_cast<int>(chapter_.model.size()), chapter_.model.data(), workers_,
       static_cast<unsigned long long>(stats_.requests.load(std::memory_order_relaxed)),
       static_cast<unsigned long long>(stats_.connections.load(std::memory_order_relaxed)),
       static_cast<long long>(stats_.open_connections.load(std::memory_order_relaxed)));
-  return make_response(200, std::string(json, static_cast<std::size_t>(n)), "application/json");
+  std::string body(json, static_cast<std::size_t>(n));
+  if (more_) {
+    body += ',';
+    more_(body);
+  }
+  body += "}\n";
+  return make_response(200, std::move(body), "application/json");
 }
 
 }  // namespace common

@@ -2,8 +2,11 @@
 /// @brief The application every chapter serves: one function from request to response.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "common/fd.hpp"
@@ -47,11 +50,29 @@ class App {
   /// The answer when a request did not arrive within the request timeout: 408, closing.
   [[nodiscard]] Response timeout() const { return reject(408); }
 
+  /// The answer to @p request when the server has no room for it now: 503 with Retry-After
+  /// (RFC 9110 sections 15.6.4 and 10.2.3). Like every answer of handle(), it keeps the
+  /// connection open unless the request or a shutdown closes it: the answer is complete and
+  /// framed, and a refused client that reconnected would only add work.
+  [[nodiscard]] Response unavailable(const Request& request,
+                                     std::chrono::seconds retry_after) const;
+
+  /// The path pattern of the route that answers @p request ("/", "/echo", "/static/",
+  /// "/compute", "/sleep", "/stats"), or empty when none does: for a server that sends different
+  /// kinds of work to different places.
+  [[nodiscard]] std::string_view route_of(const Request& request) const;
+
   /// The counters this App updates.
   [[nodiscard]] Stats& stats() const noexcept { return stats_; }
 
+  /// A model's own figures for GET /stats: @p more appends JSON members ("name":value pairs,
+  /// comma-separated, no braces) to the object /stats answers. Set it before serving; it runs on
+  /// whichever thread answers /stats, so it must be thread-safe.
+  void report_more(std::function<void(std::string&)> more) { more_ = std::move(more); }
+
  private:
   Response route(const Request& request) const;
+  Response finish(const Request& request, Response response) const;
   Response handle_static(std::string_view file) const;
   Response handle_stats() const;
 
@@ -59,6 +80,7 @@ class App {
   ChapterInfo chapter_;
   Stats& stats_;
   int workers_;
+  std::function<void(std::string&)> more_;
 };
 
 /// @}

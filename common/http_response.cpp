@@ -92,6 +92,11 @@ void append_head(const Response& response, std::string& out) {
     out += response.allow;
     out += "\r\n";
   }
+  if (response.retry_after != 0) {
+    out += "Retry-After: ";
+    out += std::to_string(response.retry_after);
+    out += "\r\n";
+  }
   if (response.close) {
     out += "Connection: close\r\n";
   } else if (response.keep_alive_header) {

@@ -27,9 +27,10 @@ struct Response {
   Fd file;                                       ///< a regular file to send instead of `body`
   std::uint64_t content_length = 0;              ///< the Content-Length header
   std::string_view allow;                        ///< the Allow header of a 405 (static storage)
-  bool send_body = true;                         ///< false for HEAD: headers only
-  bool close = false;                            ///< send "Connection: close" and then close
-  bool keep_alive_header = false;                ///< send "Connection: keep-alive" (for HTTP/1.0)
+  std::uint32_t retry_after = 0;   ///< the Retry-After header of a 503, in seconds; 0: none
+  bool send_body = true;           ///< false for HEAD: headers only
+  bool close = false;              ///< send "Connection: close" and then close
+  bool keep_alive_header = false;  ///< send "Connection: keep-alive" (for HTTP/1.0)
 };
 
 /// Where a connection's responses wait to be sent, in order. The protocol (common::Protocol)
@@ -61,7 +62,8 @@ class Output {
 [[nodiscard]] std::string_view reason_phrase(int status) noexcept;
 
 /// Appends the status line, the headers and the blank line of @p response to @p out.
-/// The header order is fixed: Server, Date, Content-Type, Content-Length, Allow, Connection.
+/// The header order is fixed: Server, Date, Content-Type, Content-Length, Allow, Retry-After,
+/// Connection.
 void append_head(const Response& response, std::string& out);
 
 /// An IMF-fixdate such as "Mon, 23 Nov 2026 09:44:22 GMT". Thread-safe: each thread caches the

@@ -86,6 +86,12 @@ const std::vector<Flag>& flags() {
          o.processes = true;
          return true;
        }},
+      {"--grouped", "", kGroupedFlag,
+       "answer cheap requests on the I/O thread, not through a stage's queue",
+       [](Options& o, std::string_view) {
+         o.grouped = true;
+         return true;
+       }},
   };
   return kFlags;
 }

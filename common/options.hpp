@@ -21,6 +21,7 @@ enum ChapterFlag : unsigned {
   kMaxClientsFlag = 1u << 1,  ///< --max-clients N
   kNoPinFlag = 1u << 2,       ///< --no-pin
   kProcessesFlag = 1u << 3,   ///< --processes
+  kGroupedFlag = 1u << 4,     ///< --grouped
 };
 
 /// What a chapter is: printed by --help, in the log, and by GET /stats.
@@ -49,6 +50,7 @@ struct Options {
   int max_clients = 512;                             ///< live children or threads, one per client
   bool pin = true;                                   ///< pin worker threads to cores
   bool processes = false;                            ///< loops in processes, not threads
+  bool grouped = false;  ///< the stages on the latency path share one thread (staged model)
 };
 
 /// The outcome of parse_arguments().

@@ -42,7 +42,7 @@ def test_help_prints_usage_and_exits_0(chapter, flag):
         assert option in result.stdout.decode()
 
 
-MODEL_FLAGS = {"--threads": ["2"], "--max-clients": ["4"], "--no-pin": [], "--processes": []}
+MODEL_FLAGS = {"--threads": ["2"], "--max-clients": ["4"], "--no-pin": [], "--processes": [], "--grouped": []}
 
 
 def test_help_lists_exactly_the_chapter_flags(chapter):

@@ -34,6 +34,7 @@ class Chapter:
         self.model = entry["model"]
         self.flags = set(entry.get("flags", []))
         self.caps = entry["capabilities"]
+        self.stats = list(entry.get("stats", []))  # the model's own members of GET /stats
         self.binary = Path(bindir) / self.name
         self.refbindir = Path(refbindir or bindir)  # the reference chapter and the load generator
         self.docroot = Path(docroot)

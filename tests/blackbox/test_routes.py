@@ -117,10 +117,13 @@ def test_stats_counts_requests_and_connections(chapter, server):
     assert after["open_connections"] >= 1  # the /stats connection itself
 
 
-def test_stats_content_type(server):
+def test_stats_content_type(chapter, server):
+    """/stats is JSON with the members every chapter has, plus exactly the model's own figures that
+    the registry lists for the chapter ("stats")."""
     response = server.request(b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n")
     assert response.header("Content-Type") == "application/json"
-    assert set(json.loads(response.body)) == {"chapter", "model", "workers", "requests", "connections", "open_connections"}
+    assert set(json.loads(response.body)) == {"chapter", "model", "workers", "requests", "connections",
+                                              "open_connections", *chapter.stats}
 
 
 @pytest.mark.parametrize("path", [b"/nope", b"/echo/", b"/static", b"/STATS", b"/stats/x", b"//"])

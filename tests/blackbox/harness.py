@@ -7,11 +7,15 @@ binaries and what each model claims it can do. Starting a server, reading respon
 
 import os
 import re
+import select
 import signal
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import serverlib  # noqa: E402
@@ -62,6 +66,68 @@ class Server(serverlib.ServerProcess):
             self.proc.stderr.close()
             self.proc.stderr = None
         return self._stderr.decode(errors="replace")
+
+
+LOADGEN_SECONDS = 240.0  # the load generator's own bound on a run
+
+
+def loadgen_path(chapter):
+    path = chapter.refbindir / "loadgen"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: build first (make)")
+    return path
+
+
+class LoadGen:
+    """The load generator as a child process, with bounded waits on its output lines."""
+
+    def __init__(self, chapter, srv, *args, seconds=LOADGEN_SECONDS):
+        self.cmd = [str(loadgen_path(chapter)), "--host", srv.host, "--port", str(srv.port),
+                    "--seconds", str(seconds), *[str(a) for a in args]]
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self.buffer = b""
+
+    def line(self, timeout):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.kill()
+                pytest.fail(f"no output from {' '.join(self.cmd)} within {timeout:.0f} s")
+            ready, _, _ = select.select([self.proc.stdout], [], [], left)
+            if ready:
+                chunk = os.read(self.proc.stdout.fileno(), 4096)
+                if not chunk:
+                    self.proc.wait(timeout=5)
+                    pytest.fail(f"loadgen ended early ({self.proc.returncode}): {self.buffer!r} "
+                                f"{self.proc.stderr.read().decode(errors='replace')}")
+                self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line.decode()
+
+    def go_on(self):
+        self.proc.stdin.write(b"\n")
+        self.proc.stdin.flush()
+
+    def result(self, timeout):
+        """The key=value result line, as a dict of numbers (and words), once the process ended."""
+        line = self.line(timeout)
+        self.proc.wait(timeout=10)
+        fields = dict(item.split("=", 1) for item in line.split())
+        return {k: _number(v) for k, v in fields.items()}
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _number(text):
+    try:
+        return float(text) if "." in text else int(text)
+    except ValueError:
+        return text
 
 
 def blackbox_conftest():

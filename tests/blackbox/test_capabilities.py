@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from harness import Reader, child_pids, sent_on_new_connections, server_cpu_seconds
+from harness import LoadGen, Reader, child_pids, sent_on_new_connections, server_cpu_seconds
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 PROMPT = 1.5  # seconds: "served promptly" (a loaded 2-core machine needs the margin)
@@ -190,3 +190,45 @@ def test_multicore(chapter, fresh_server):
         assert ratio > 1.1, f"declared multicore, but used {ratio:.2f} cores"
     else:
         assert ratio <= 1.05, f"declared single-core, but used {ratio:.2f} cores"
+
+
+# Past capacity: real work per request (about a millisecond of CPU here), so that the server, not
+# the load generator, is what saturates.
+WORK = "/compute?n=20000"
+ANSWER_BOUND_US = 1_000_000  # "answered within a bound": 1 s
+REFUSE_BOUND_US = 500_000  # "refused at once": 0.5 s
+LATE_SHARE = 0.01  # a responsive server may leave this share of requests late on a loaded machine
+
+
+def capacity(chapter, server):
+    """Requests per second the server answers 200 to, with 8 clients that each wait for their
+    answer (a closed loop: enough to keep two cores busy, too few to overflow a small queue)."""
+    load = LoadGen(chapter, server, "--connections", 8, "--requests", 10**6, "--path", WORK, seconds=1.5)
+    result = load.result(30)
+    return (result["requests"] - result["bad_status"]) / result["seconds"]
+
+
+@pytest.mark.timing
+def test_responsive_past_capacity(chapter, fresh_server):
+    """Offered twice its capacity for 3 s, at a fixed rate (an open loop), with a quarter of the
+    requests each on a new connection: a responsive server answers each request within 1 s or
+    refuses it at once (503, within 0.5 s). One that queues without bound (in its own queues, in
+    socket buffers, or in the listen backlog) leaves requests waiting longer and longer: more than
+    1% of them wait over 1 s, or are never answered within 2 s."""
+    server = fresh_server()
+    rate = 2 * capacity(chapter, server)
+    load = LoadGen(chapter, server, "--rate", f"{rate:.0f}", "--duration", 3, "--connections", 64,
+                   "--new-share", 0.25, "--timeout", 2, "--path", WORK, seconds=30)
+    r = load.result(40)
+    print(f"{chapter.id}: offered {rate:.0f}/s: {r}")
+    late = r["timed_out"] + r["errors"]
+    responsive = (late <= LATE_SHARE * r["scheduled"] and r["p99_us"] <= ANSWER_BOUND_US
+                  and r["refused_p99_us"] <= REFUSE_BOUND_US)
+    if chapter.caps["responsive_past_capacity"]:
+        assert responsive, (f"declared responsive past capacity, but at {rate:.0f} requests/s: {late} of "
+                            f"{r['scheduled']} late or failed, p99 {r['p99_us'] / 1000:.0f} ms, "
+                            f"refusals' p99 {r['refused_p99_us'] / 1000:.0f} ms")
+    else:
+        assert not responsive, (f"declared not responsive past capacity, but at {rate:.0f} requests/s all "
+                                f"but {late} of {r['scheduled']} were answered within 1 s "
+                                f"(p99 {r['p99_us'] / 1000:.0f} ms) or refused at once")

@@ -20,28 +20,20 @@ it.
 """
 
 import os
-import select
 import signal
 import subprocess
 import time
 
-import pytest
 
-from harness import STOP_TIMEOUT, Reader, child_pids, fd_count, process_alive, stable_fd_count, wait_until, zombies
+from harness import (STOP_TIMEOUT, LoadGen, Reader, child_pids, fd_count, process_alive, stable_fd_count,
+                     wait_until, zombies)
 
 SOAK_REQUESTS = int(os.environ.get("PROGRESSIVE_SOAK_REQUESTS", "200000"))
 CONNECTIONS = 64
 RSS_SLACK_KIB = 2048
 RSS_SLACK_FRACTION = 0.10
-LOADGEN_SECONDS = 240.0  # the load generator's own bound on the whole run
+LOADGEN_SECONDS = 240.0  # the load generator's own bound on the whole run (the harness's too)
 HELLO = "Hello, World!"
-
-
-def loadgen_path(chapter):
-    path = chapter.refbindir / "loadgen"
-    if not path.exists():
-        pytest.fail(f"{path} is missing: build first (make)")
-    return path
 
 
 def connections_for(chapter):
@@ -79,51 +71,6 @@ def sanitizer(pid):
     if "libtsan" in maps:
         return "thread"
     return None
-
-
-class LoadGen:
-    """The load generator as a child process, with bounded waits on its output lines."""
-
-    def __init__(self, chapter, srv, *args):
-        self.cmd = [str(loadgen_path(chapter)), "--host", srv.host, "--port", str(srv.port),
-                    "--seconds", str(LOADGEN_SECONDS), *[str(a) for a in args]]
-        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
-        self.buffer = b""
-
-    def line(self, timeout):
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.kill()
-                pytest.fail(f"no output from {' '.join(self.cmd)} within {timeout:.0f} s")
-            ready, _, _ = select.select([self.proc.stdout], [], [], left)
-            if ready:
-                chunk = os.read(self.proc.stdout.fileno(), 4096)
-                if not chunk:
-                    self.proc.wait(timeout=5)
-                    pytest.fail(f"loadgen ended early ({self.proc.returncode}): {self.buffer!r} "
-                                f"{self.proc.stderr.read().decode(errors='replace')}")
-                self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        return line.decode()
-
-    def go_on(self):
-        self.proc.stdin.write(b"\n")
-        self.proc.stdin.flush()
-
-    def result(self, timeout):
-        """The key=value result line, as a dict of numbers, once the process has ended."""
-        line = self.line(timeout)
-        self.proc.wait(timeout=10)
-        fields = dict(item.split("=", 1) for item in line.split())
-        return {k: float(v) if "." in v else int(v) for k, v in fields.items()}
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def test_soak_keep_alive(chapter, fresh_server):

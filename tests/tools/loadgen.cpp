@@ -1,11 +1,19 @@
-// loadgen: a small keep-alive HTTP/1.1 load generator for the black-box tests (test_soak.py).
+// loadgen: a small HTTP/1.1 load generator for the black-box tests and the benchmark, in two
+// modes. Closed loop (test_soak.py, the capacity of a server):
 //
 //   loadgen --port P [--host 127.0.0.1] [--connections 64] [--requests 200000] [--warmup 0]
 //           [--path /] [--body TEXT] [--seconds 120] [--sync] [--until-close]
 //
 // It opens the connections, then keeps one request in flight on each (GET PATH, no pipelining)
-// until --requests responses have arrived, reading each response by its Content-Length. One
-// thread and epoll: it keeps up with any chapter on a 2-core machine.
+// until --requests responses have arrived, reading each response by its Content-Length: a new
+// request waits for the last answer, so it measures what the server does, not what it is asked.
+// Open loop, at a fixed arrival rate (--rate; the past-capacity tests and measurements), in
+// open_loop.cpp:
+//
+//   loadgen --port P --rate R [--duration 5] [--connections 64] [--new-share 0] [--timeout 2]
+//           [--path /] [--seconds 120]
+//
+// One thread and epoll: it keeps up with any chapter on a 2-core machine.
 //
 // --warmup N  after N responses, prints "warm" (and with --sync waits for a line on stdin), so
 //             the caller can measure the server after a warm-up, before the measured run.
@@ -16,17 +24,13 @@
 //             a server ends keep-alive connections when it stops; a close in the middle of a
 //             response is an error ("truncated").
 //
-// The last line on stdout is the result, key=value pairs:
+// The closed loop's last line on stdout is the result, key=value pairs:
 //   requests (responses read), errors, seconds, rps (over the measured part), and the kinds of
 //   error: bad_status, truncated, unanswered, closed, resets, still_open, malformed,
 //   connect_failed.
 // The exit status is 0 when errors is 0, 1 otherwise, 2 for a bad command line. Every loop is
 // bounded by --seconds.
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -42,6 +46,9 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "http_client.hpp"
+#include "open_loop.hpp"
 
 namespace {
 
@@ -59,6 +66,7 @@ struct Config {
   double seconds = 120;
   bool sync = false;
   bool until_close = false;
+  tools::OpenLoop open;  // with open.rate > 0: the open loop
 };
 
 struct Counters {
@@ -118,6 +126,14 @@ Config parse_args(int argc, char** argv) {
       c.sync = true;
     } else if (arg == "--until-close") {
       c.until_close = true;
+    } else if (arg == "--rate") {
+      c.open.rate = std::atof(value().c_str());
+    } else if (arg == "--duration") {
+      c.open.duration = std::atof(value().c_str());
+    } else if (arg == "--new-share") {
+      c.open.new_share = std::atof(value().c_str());
+    } else if (arg == "--timeout") {
+      c.open.timeout = std::atof(value().c_str());
     } else {
       usage("unknown argument");
     }
@@ -126,48 +142,24 @@ Config parse_args(int argc, char** argv) {
       c.warmup >= c.requests || c.seconds <= 0) {
     usage("bad values");
   }
+  if (c.open.rate != 0 && (c.open.rate < 0 || c.open.duration <= 0 || c.open.new_share < 0 ||
+                           c.open.new_share > 1 || c.open.timeout <= 0)) {
+    usage("bad values for the open loop");
+  }
+  c.open.host = c.host;
+  c.open.port = c.port;
+  c.open.path = c.path;
+  c.open.connections = c.connections;
+  c.open.seconds = c.seconds;
   return c;
 }
 
 int connect_to(const Config& c) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(c.port));
-  if (inet_pton(AF_INET, c.host.c_str(), &addr.sin_addr) != 1) {
+  const int fd = tools::connect_to(c.host, c.port, /*nonblocking=*/false);
+  if (fd == -2) {
     usage("--host must be an IPv4 address");
   }
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    return -1;
-  }
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
-    ::close(fd);
-    return -1;
-  }
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  ::fcntl(fd, F_SETFL, O_NONBLOCK);
   return fd;
-}
-
-// Finds a header's value in a response head (case-insensitive name); empty if absent.
-std::string_view header_value(std::string_view head, std::string_view name) {
-  std::size_t pos = head.find("\r\n");
-  while (pos != std::string_view::npos && pos + 2 < head.size()) {
-    const std::size_t start = pos + 2;
-    const std::size_t end = std::min(head.find("\r\n", start), head.size());
-    const std::string_view line = head.substr(start, end - start);
-    if (line.size() > name.size() && line[name.size()] == ':' &&
-        strncasecmp(line.data(), name.data(), name.size()) == 0) {
-      std::string_view v = line.substr(name.size() + 1);
-      while (!v.empty() && v.front() == ' ') {
-        v.remove_prefix(1);
-      }
-      return v;
-    }
-    pos = end;
-  }
-  return {};
 }
 
 class LoadGen {
@@ -339,33 +331,19 @@ class LoadGen {
   bool parse_responses(std::size_t i) {
     Connection& conn = conns_[i];
     for (;;) {
-      const std::size_t head_end = conn.in.find("\r\n\r\n");
-      if (head_end == std::string::npos) {
+      const tools::Framed response = tools::frame_response(conn.in);
+      if (response.state == tools::Framed::kIncomplete) {
         return true;
       }
-      const std::string_view head(conn.in.data(), head_end);
-      if (!head.starts_with("HTTP/1.1 ") || head.size() < 12) {
+      if (response.state == tools::Framed::kMalformed) {
         ++n_.malformed;
         drop(i);
         return false;
       }
-      const std::string_view length_text = header_value(head, "Content-Length");
-      char* end = nullptr;
-      const std::string length_string(length_text);
-      const unsigned long length = std::strtoul(length_string.c_str(), &end, 10);
-      if (length_text.empty() || *end != '\0') {
-        ++n_.malformed;
-        drop(i);
-        return false;
-      }
-      const std::size_t total = head_end + 4 + length;
-      if (conn.in.size() < total) {
-        return true;
-      }
-      const bool ok_status = head.substr(9, 3) == "200";
       const bool ok_body =
-          !c_.check_body || std::string_view(conn.in).substr(head_end + 4, length) == c_.body;
-      if (ok_status && ok_body) {
+          !c_.check_body || std::string_view(conn.in).substr(
+                                response.body_at, response.size - response.body_at) == c_.body;
+      if (response.status == 200 && ok_body) {
         ++n_.ok;
       } else {
         ++n_.bad_status;
@@ -373,10 +351,8 @@ class LoadGen {
       if (!conn.in_flight) {
         ++n_.malformed;  // a response nobody asked for
       }
-      const std::string_view connection = header_value(head, "Connection");
-      conn.closing = conn.closing ||
-                     (connection.size() == 5 && strncasecmp(connection.data(), "close", 5) == 0);
-      conn.in.erase(0, total);
+      conn.closing = conn.closing || response.closes;
+      conn.in.erase(0, response.size);
       conn.in_flight = false;
       ++responses_;
       if (!conn.closing) {
@@ -419,5 +395,9 @@ class LoadGen {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return LoadGen(parse_args(argc, argv)).run();
+  Config config = parse_args(argc, argv);
+  if (config.open.rate > 0) {
+    return tools::run_open_loop(config.open);
+  }
+  return LoadGen(std::move(config)).run();
 }

@@ -50,7 +50,10 @@ class Histogram {
     if (v < (1u << kSubBits)) {
       return static_cast<std::size_t>(v);
     }
-    const unsigned power = std::min<unsigned>(std::bit_width(v) - 1, kPowers + kSubBits - 1);
+    const unsigned power = static_cast<unsigned>(std::bit_width(v)) - 1;
+    if (power >= kPowers + kSubBits) {
+      return kBuckets - 1;  // beyond the range: the last bucket, open-ended
+    }
     const unsigned shift = power - kSubBits;
     const std::uint64_t sub = (v >> shift) & ((1u << kSubBits) - 1);
     return std::min<std::size_t>(((shift + 1) << kSubBits) + sub, kBuckets - 1);

@@ -85,6 +85,12 @@ def parse_args():
     # Where the sleeps stall every client, one GET / waits for all of them (8 x 200 ms): the run
     # must last several such rounds for wrk to collect latencies at all.
     a.block_duration = max(a.duration, 5)
+    # Past capacity: real work per request (about 100 µs of CPU), each server's capacity measured
+    # with a closed loop, then offered at fixed rates (an open loop) from half of it to twice it.
+    a.capacity_work = "/compute?n=4000"
+    a.capacity_probe = 1.5 if q else 3.0
+    a.capacity_steps = [0.5, 1.0, 2.0] if q else [0.5, 0.75, 1.0, 1.25, 1.5, 2.0]
+    a.capacity_duration = 1.5 if q else 4.0
     build = Path(a.build)
     a.docroot = str(build / "www")
     a.bindir = str(build / "bin")
@@ -113,6 +119,8 @@ class Session:
 
 
 START_COST = 0.3  # seconds to start and stop a server (estimate)
+# The chapters measured past their capacity: those that keep many clients at once, by model.
+PAST_CAPACITY = ("03", "04", "05", "06", "08", "09", "10", "11")
 
 
 class Bench(Run):
@@ -127,6 +135,7 @@ class Bench(Run):
         chapters = targets.load_chapters(cfg.build)
         if cfg.chapter:
             chapters = targets.named(chapters, cfg.chapter)
+        chapters = [c for ch in chapters for c in (ch, *targets.variants_of(ch))]
         if cfg.baseline:  # each chapter of the other build right after its own, under another name
             chapters = [c for ch in chapters for c in (ch, targets.baseline_of(ch, cfg.baseline))]
         print(f"Servers on CPU {','.join(map(str, cfg.server_cpus))}, wrk on CPU "
@@ -204,6 +213,14 @@ class Bench(Run):
                     sessions.append(Session(t, rep, [Step(
                         f"GET / with {cfg.sleepers} x /sleep?ms={cfg.sleep_ms} in flight",
                         cfg.block_duration + 0.3, self.blocking_fn(t))], self.starter(t, default_args=True)))
+        over = [t for t in self.chapters() if t.name[:2] in PAST_CAPACITY]
+        for t in over:
+            sessions.append(Session(t, 1, [Step("capacity: closed loop, /compute", cfg.capacity_probe + 0.5,
+                                                self.capacity_fn(t))], self.starter(t)))
+        for share in cfg.capacity_steps:
+            for t in over:
+                sessions.append(Session(t, 1, [Step(f"open loop at {share:.0%} of capacity", cfg.capacity_duration + 1.0,
+                                                    self.offered_fn(t, share))], self.starter(t)))
         c10k = [t for t in self.chapters() if t.cap("c10k")]
         for t in self.chapters():
             if not t.cap("c10k"):
@@ -285,6 +302,43 @@ class Bench(Run):
                 summary = self._wrk(t, srv, "blocking", cfg.block_conns, cfg.block_conns, cfg.block_duration, timeout=10)
             self.record(t, "blocking", cfg.block_conns, "sleeps_per_s", sleeps.completed / cfg.block_duration)
             return summary
+        return run
+
+    def capacity_fn(self, t):
+        cfg = self.cfg
+
+        def run(srv):
+            # Eight clients that each wait for their answer: enough to keep every core busy, too few
+            # to overflow a small admission queue (a refused request is not capacity).
+            r = load.loadgen(cfg.bindir, srv.address, ["--connections", 8, "--requests", 10**7, "--path",
+                                                       cfg.capacity_work], cpus=cfg.loadgen_cpus, budget=cfg.capacity_probe)
+            rate = (r["requests"] - r["bad_status"]) / r["seconds"]
+            self.record(t, "capacity", 0, "rps", rate)
+            return f"{rate:,.0f} requests/s answered 200"
+        return run
+
+    def offered_fn(self, t, share):
+        cfg = self.cfg
+
+        def run(srv):
+            capacity = self.median(t.name, "capacity", 0, "rps")
+            if not capacity:
+                raise RuntimeError("its capacity was not measured")
+            rate = share * capacity
+            # A quarter of the requests come each on a new connection, as new clients do.
+            r = load.loadgen(cfg.bindir, srv.address, ["--rate", f"{rate:.0f}", "--duration", cfg.capacity_duration,
+                                                       "--connections", 64, "--new-share", 0.25, "--timeout", 2,
+                                                       "--path", cfg.capacity_work],
+                             cpus=cfg.loadgen_cpus, budget=cfg.capacity_duration + 30)
+            n = max(r["scheduled"], 1)
+            for metric, value in (("offered", rate), ("goodput", r["goodput"]), ("goodput_share", r["goodput"] / capacity),
+                                  ("p50_ms", r["p50_us"] / 1000), ("p99_ms", r["p99_us"] / 1000),
+                                  ("p999_ms", r["p999_us"] / 1000), ("refused_share", r["refused"] / n),
+                                  ("refused_p99_ms", r["refused_p99_us"] / 1000),
+                                  ("timed_out_share", r["timed_out"] / n), ("errors_share", r["errors"] / n)):
+                self.record(t, "past-capacity", share, metric, value)
+            return (f"{rate:,.0f}/s offered: goodput {r['goodput']:,.0f}/s, p99 {fmt_ms(r['p99_us'] / 1000)}, "
+                    f"refused {r['refused'] / n:.0%}, timed out {r['timed_out'] / n:.0%}")
         return run
 
     def memory_fn(self, t):

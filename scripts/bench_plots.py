@@ -47,6 +47,7 @@ def plot(run, outdir):
                          bars(outdir / "syscalls_per_request.png", "syscalls", cfg.requests, "syscalls_per_req",
                               lambda v: f"{v:.2f}", "system calls per request (strace -f -c, keep-alive GET /)",
                               "System calls per request", **ctx)) if p]
+    made += [p for p in past_capacity(outdir, **ctx) if p]
     for i, t in enumerate(chapters):
         made.append(chapter_plot(outdir / chapter_plot_name(t.name), t, MARKERS[i % len(MARKERS)], **ctx))
     return made
@@ -257,3 +258,38 @@ def chapter_plot(path, t, marker, run, plt, matplotlib, colors, subtitle):
     return _save(fig, path, plt)
 
 
+
+
+def past_capacity(outdir, run, plt, matplotlib, colors, subtitle):
+    """Two plots, every chapter measured past its capacity on each: the p99 of the answered
+    requests, and the goodput (both against the offered load, as a share of capacity)."""
+    steps = sorted({p for (n, w, p, m) in run.values if w == "past-capacity"})
+    names = [t.name for t in run.chapters() if run.median(t.name, "capacity", 0, "rps") is not None]
+    if not steps or not names:
+        return []
+    made = []
+    for metric, path, ylabel, title, log in (
+            ("p99_ms", outdir / "past_capacity_p99.png", "p99 of the answered requests (ms, log scale)",
+             "Latency past capacity (open loop, timed from each request's due time)", True),
+            ("goodput_share", outdir / "past_capacity_goodput.png", "goodput: answered with 200, as a share of capacity",
+             "Goodput past capacity", False)):
+        fig, ax = plt.subplots(figsize=(9, 5.5))
+        for i, name in enumerate(names):
+            xs = [s for s in steps if run.median(name, "past-capacity", s, metric) is not None]
+            ys = [run.median(name, "past-capacity", s, metric) for s in xs]
+            if not xs:
+                continue
+            ax.plot([x * 100 for x in xs], ys, marker=MARKERS[i % len(MARKERS)], color=colors[name],
+                    linewidth=2.2 if name.startswith("10") else 1.4, label=name)
+        if log:
+            ax.set_yscale("log")
+        else:
+            ax.plot([s * 100 for s in steps], [min(s, 1.0) for s in steps], color="gray", linestyle=":",
+                    label="ideal: min(offered, capacity)")
+        ax.set_xlabel("offered load, % of the server's capacity")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{title}\n{subtitle}", fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8, ncol=2)
+        made.append(_save(fig, path, plt))
+    return made

@@ -50,6 +50,68 @@ def syscalls(run, name, metric="syscalls_per_req"):
     return run.median(name, "syscalls", run.cfg.requests, metric)
 
 
+def past_capacity_steps(run):
+    """The offered loads of the past-capacity runs, as shares of each server's capacity."""
+    return sorted({p for (n, w, p, m) in run.values if w == "past-capacity"})
+
+
+def past_capacity_section(run):
+    """The past-capacity tables: for each chapter measured, what it did at each offered load."""
+    steps = past_capacity_steps(run)
+    names = [t.name for t in run.chapters() if run.median(t.name, "capacity", 0, "rps") is not None]
+    if not steps or not names:
+        return []
+    cfg = run.cfg
+    out = ["## Past capacity\n",
+           f"wrk and every benchmark above are closed loops: a connection sends its next request only when "
+           f"the last is answered, so a saturated server is simply asked less, and the queue it would "
+           f"build never shows (coordinated omission). Here the load is open: the repository's load "
+           f"generator (`loadgen --rate`, `tests/tools/loadgen.cpp`) sends requests at a fixed rate "
+           f"whatever happens, a quarter of them each on a new connection, and times each one from the "
+           f"moment it was due. The work is `{cfg.capacity_work}` (about 100 µs of CPU), so that the server, "
+           f"not the generator, saturates. Each server's *capacity* is what it answers with 200 in "
+           f"{cfg.capacity_probe:g} s of closed-loop load from 8 clients; then it is offered "
+           + ", ".join(f"{s:.0%}" for s in steps) + f" of it for {cfg.capacity_duration:g} s each, on a fresh "
+           f"server, with the same CPUs as every measure above. A request not answered within 2 s of "
+           f"its due time is counted as timed out. One run per figure.\n"]
+    rows = []
+    for name in names:
+        row = [name, fmt_int(run.median(name, "capacity", 0, "rps"))]
+        for step in steps:
+            good = run.median(name, "past-capacity", step, "goodput_share")
+            p99 = run.median(name, "past-capacity", step, "p99_ms")
+            refused = run.median(name, "past-capacity", step, "refused_share")
+            late = run.median(name, "past-capacity", step, "timed_out_share")
+            if good is None:
+                row.append("-")
+                continue
+            cell = f"{good:.0%}, p99 {fmt_ms(p99)}"
+            cell += f", {refused:.0%} refused" if refused else ""
+            cell += f", {late:.0%} timed out" if late else ""
+            row.append(cell)
+        rows.append(row)
+    out.append("Goodput (answered with 200, per second of offered load) as a share of capacity, the p99 "
+               "of the answered requests, and the shares refused (503) and timed out:\n")
+    out.append(table(["Chapter", "Capacity, req/s"] + [f"offered {s:.0%}" for s in steps], rows))
+    out.append("")
+    top = steps[-1]
+    rows = []
+    for name in names:
+        m = {k: run.median(name, "past-capacity", top, k) for k in
+             ("goodput", "p50_ms", "p99_ms", "p999_ms", "refused_share", "refused_p99_ms", "timed_out_share")}
+        if m["goodput"] is None:
+            continue
+        rows.append([name, fmt_int(m["goodput"]), fmt_ms(m["p50_ms"]), fmt_ms(m["p99_ms"]), fmt_ms(m["p999_ms"]),
+                     f"{m['refused_share']:.0%}", fmt_ms(m["refused_p99_ms"]) if m["refused_share"] else "-",
+                     f"{m['timed_out_share']:.0%}"])
+    out.append(f"At {top:.0%} of capacity:\n")
+    out.append(table(["Chapter", "Goodput, req/s", "p50", "p99", "p99.9", "Refused", "Refusal p99", "Timed out"],
+                     rows))
+    out.append("\n![p99 against offered load](past_capacity_p99.png)\n")
+    out.append("![Goodput against offered load](past_capacity_goodput.png)\n")
+    return out
+
+
 def table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -63,7 +125,7 @@ EVENT_LOOP = "c10k"  # the registry capability that tells an event-driven chapte
 
 def goal_rows(run):
     """(goal, measured, verdict) for each goal the project has set itself."""
-    by_number = {t.name[:2]: t for t in run.chapters()}
+    by_number = {t.name[:2]: t for t in run.chapters() if "+" not in t.name}  # not a variant
     rows = []
 
     def chapter(number):
@@ -116,6 +178,22 @@ def goal_rows(run):
             missing(label)
             continue
         rows.append((label, f"{fmt_bytes(per)} at {run.cfg.idle:,} connections", "met" if per < 1024 else "not met"))
+    t = chapter("10")
+    top, half = max(past_capacity_steps(run), default=None), min(past_capacity_steps(run), default=None)
+    label = f"{t.name if t else '10'}: at twice its capacity, goodput >= 90% of capacity"
+    share = run.median(t.name, "past-capacity", top, "goodput_share") if t and top == 2 else None
+    if share is None:
+        missing(label)
+    else:
+        rows.append((label, f"{share:.0%} of {fmt_int(run.median(t.name, 'capacity', 0, 'rps'))} requests/s",
+                     "met" if share >= 0.9 else "not met"))
+    label = f"{t.name if t else '10'}: at twice its capacity, p99 of what it admits <= 10x its p99 at half"
+    high = run.median(t.name, "past-capacity", top, "p99_ms") if t and top == 2 else None
+    low = run.median(t.name, "past-capacity", half, "p99_ms") if t and half == 0.5 else None
+    if high is None or not low:
+        missing(label)
+    else:
+        rows.append((label, f"{fmt_ms(high)} vs {fmt_ms(low)} ({high / low:.1f}x)", "met" if high <= 10 * low else "not met"))
     t, o = chapter("05"), chapter("04")
     label = f"{t.name if t else '05'}: GET / p99 under blocking work <= 1/10 of chapter 04's"
     if t and o and blocking_p99(run, t.name) is not None and blocking_p99(run, o.name) is not None:
@@ -284,6 +362,8 @@ def write_markdown(run, path):
     add(table(["Chapter", "Workers (default)", "GET / p50", "GET / p99", "GET / req/s", "sleeps answered/s",
                f"p99 without sleeps ({cfg.block_conns} conn)"], rows))
     add("\n![Latency under blocking work](latency_under_blocking.png)\n")
+
+    out.extend(past_capacity_section(run))
 
     add("## Memory per idle connection\n")
     add(f"{cfg.idle:,} connections opened and left idle. Memory is the server's resident memory as PSS "

@@ -26,7 +26,8 @@ FLOOR = "floor"
 # The settings of a run that bench.json records (scripts/bench.py's options, after defaults).
 SETTINGS = ("quick", "runs", "duration", "warmup", "levels", "workers", "server_cpus", "loadgen_cpus",
             "wrk_threads", "pipeline_conns", "pipeline_depth", "close_conns", "block_conns", "block_duration",
-            "sleepers", "sleep_ms", "idle", "requests", "closes")
+            "sleepers", "sleep_ms", "idle", "requests", "closes", "capacity_work", "capacity_probe",
+            "capacity_steps", "capacity_duration")
 
 
 class Target:
@@ -137,9 +138,15 @@ class Run:
         run.notes = [tuple(n) for n in meta["notes"]]
         with open(directory / "bench.csv", newline="", encoding="utf-8") as f:
             for row in csv.DictReader(f):
-                key = (row["target"], row["workload"], int(row["param"]), row["metric"])
+                key = (row["target"], row["workload"], _param(row["param"]), row["metric"])
                 run.values[key] = [float(v) for v in row["runs"].split(";") if v]
         return run
+
+
+def _param(text):
+    """A workload's parameter as written: a count (256), or a share of capacity (0.5)."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
 
 
 # --- numbers and the machine ------------------------------------------------------------------

@@ -114,6 +114,29 @@ def wrk(url, connections, duration, threads=1, timeout=5, headers=(), pipeline=0
     return result
 
 
+def loadgen(bindir, address, args, cpus=None, budget=120.0):
+    """Runs the repository's load generator (tests/tools/loadgen.cpp: a closed loop, or an open one
+    with --rate) against address, on cpus, and returns its result line as a dict."""
+    cmd = [str(os.path.join(bindir, "loadgen")), "--host", address[0], "--port", str(address[1]),
+           "--seconds", str(budget), *[str(a) for a in args]]
+    proc = procs.spawn(cmd, cpus=cpus, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        out, err = proc.communicate(timeout=budget + 30)
+    finally:
+        procs.terminate(proc, grace=0)
+    lines = out.decode(errors="replace").strip().splitlines()
+    if not lines or "=" not in lines[-1]:
+        raise RuntimeError(f"loadgen printed no result: {err.decode(errors='replace')[-300:]}")
+    return {key: _number(value) for key, value in (item.split("=", 1) for item in lines[-1].split())}
+
+
+def _number(text):
+    try:
+        return float(text) if "." in text else int(text)
+    except ValueError:
+        return text
+
+
 def wait_serving(address, budget=15.0):
     """Waits (bounded) until the server answers GET / again; returns whether it did."""
     deadline = time.monotonic() + budget

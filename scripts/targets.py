@@ -31,6 +31,8 @@ class Chapter:
         self.flags = list(entry.get("flags", []))
         self.caps = dict(entry.get("capabilities", {}))
         self.binary = Path(bindir) / self.name
+        self.variants = dict(entry.get("variants", {}))
+        self.extra_args = []  # a variant's own flags (08-reuseport+processes: --processes)
 
     @property
     def built(self):
@@ -42,6 +44,17 @@ class Chapter:
 
 def load_chapters(build):
     return [Chapter(e, Path(build) / "bin") for e in load_registry()]
+
+
+def variants_of(chapter):
+    """The chapter's variants (the registry's "variants"), each as a chapter named NAME+VARIANT
+    that the same binary serves with the variant's flags."""
+    for variant, args in chapter.variants.items():
+        other = copy.copy(chapter)
+        other.name = f"{chapter.name}+{variant}"
+        other.extra_args = list(args)
+        other.variants = {}
+        yield other
 
 
 def baseline_of(chapter, bindir):
@@ -67,7 +80,7 @@ def chapter_args(chapter, workers, max_connections, idle_timeout=600):
     the load measures the wait); a long idle timeout, so held idle connections stay open while
     they are measured.
     """
-    args = ["--idle-timeout", str(idle_timeout)]
+    args = ["--idle-timeout", str(idle_timeout), *chapter.extra_args]
     if "threads" in chapter.flags and workers:
         args += ["--threads", str(workers)]
     if "max-clients" in chapter.flags and max_connections > 512:

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 
 #include "common/io.hpp"
+#include "common/log.hpp"
 #include "common/shutdown.hpp"
 #include "common/static_files.hpp"
 
@@ -127,8 +128,9 @@ Response App::finish(const Request& request, Response response) const {
   return response;
 }
 
-Response App::reject(int status) const {
-  Response response = make_error(status);
+Response App::reject(int status, std::string_view why) const {
+  log_debug("refused with %d: %.*s", status, static_cast<int>(why.size()), why.data());
+  Response response = make_error(status, why);
   response.close = true;  // after a framing or parsing error, the next byte's meaning is unknown
   stats_.requests.fetch_add(1, std::memory_order_relaxed);
   return response;
@@ -146,7 +148,7 @@ Response App::route(const Request& request) const {
   }
   const std::optional<std::string> path = percent_decode(request.path);
   if (!path) {
-    return make_error(400);
+    return make_error(400, "the path decodes to a NUL byte");
   }
   const RouteEntry* entry = find_route(*path);
   if (entry == nullptr) {
@@ -168,12 +170,13 @@ Response App::route(const Request& request) const {
       return handle_static(std::string_view(*path).substr(entry->path.size()));
     case Route::kCompute: {
       const auto n = query_number(request.query, "n", 1, kMaxComputeN);
-      return n ? make_response(200, std::to_string(count_primes(*n)) + "\n") : make_error(400);
+      return n ? make_response(200, std::to_string(count_primes(*n)) + "\n")
+               : make_error(400, "/compute takes n, a whole number from 1 to 10000000");
     }
     case Route::kSleep: {
       const auto ms = query_number(request.query, "ms", 0, kMaxSleepMs);
       if (!ms) {
-        return make_error(400);
+        return make_error(400, "/sleep takes ms, a whole number from 0 to 10000");
       }
       if (!sleep_unless_shutdown(std::chrono::milliseconds(*ms))) {
         Response response = make_error(503);  // cut short by shutdown: say so, and close

@@ -44,11 +44,14 @@ class App {
   /// in the calling thread. Sets `close` when the request or a shutdown ends the connection.
   [[nodiscard]] Response handle(const Request& request) const;
 
-  /// The answer to a request the parser rejected with @p status; it always closes.
-  [[nodiscard]] Response reject(int status) const;
+  /// The answer to a request the parser rejected with @p status, saying @p why in its body (and
+  /// in a debug log line); it always closes.
+  [[nodiscard]] Response reject(int status, std::string_view why = {}) const;
 
   /// The answer when a request did not arrive within the request timeout: 408, closing.
-  [[nodiscard]] Response timeout() const { return reject(408); }
+  [[nodiscard]] Response timeout() const {
+    return reject(408, "the request did not arrive within the request timeout");
+  }
 
   /// The answer to @p request when the server has no room for it now: 503 with Retry-After
   /// (RFC 9110 sections 15.6.4 and 10.2.3). Like every answer of handle(), it keeps the

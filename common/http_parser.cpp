@@ -5,7 +5,7 @@
 namespace common {
 namespace {
 
-constexpr ParseResult kNeedMore{ParseStatus::kIncomplete, 0, 0};
+constexpr ParseResult kNeedMore{ParseStatus::kIncomplete, 0, 0, {}};
 // "METHOD SP target SP HTTP/1.1": the target's limit plus room for any sane method.
 constexpr std::size_t kMaxRequestLineSize = kMaxTargetSize + 64;
 // A chunk-size line with its (ignored) extensions.
@@ -15,6 +15,16 @@ constexpr std::size_t kMaxChunkLineSize = 1024;
 constexpr std::size_t kMaxChunkedWireSize = 2 * kMaxBodySize + 64 * 1024;
 // Content-Length and chunk sizes saturate here, so a 40-digit number cannot overflow.
 constexpr std::uint64_t kTooLarge = kMaxBodySize + 1;
+
+// Why a request is refused, said in its answer: the rule, and where the RFC states it.
+constexpr std::string_view kHeadersTooLarge =
+    "the header section is larger than 32 KiB (RFC 6585 section 5)";
+constexpr std::string_view kBadField =
+    "a field line is not token \":\" value, without space before the colon (RFC 9112 section 5)";
+constexpr std::string_view kBodyTooLarge =
+    "the body is larger than 1 MiB (RFC 9110 section 15.5.14)";
+constexpr std::string_view kBadChunk =
+    "a chunk-size line is not HEXDIG, extensions, CRLF (RFC 9112 section 7.1)";
 
 bool is_digit(char c) noexcept {
   return c >= '0' && c <= '9';
@@ -315,15 +325,22 @@ void RequestParser::reset() noexcept {
   request_.headers.clear();
 }
 
-ParseResult RequestParser::fail(int status) noexcept {
+ParseResult RequestParser::fail(int status, std::string_view why) noexcept {
   state_.stage = Stage::kFailed;
   state_.error_status = status;
-  return {ParseStatus::kError, 0, status};
+  state_.error_reason = why;
+  return {ParseStatus::kError, 0, status, why};
+}
+
+// How the steps that return a status say why: the reason is kept for fail().
+int RequestParser::refuse(int status, std::string_view why) noexcept {
+  state_.error_reason = why;
+  return status;
 }
 
 ParseResult RequestParser::parse(std::string_view input) {
   if (state_.stage == Stage::kFailed) {
-    return {ParseStatus::kError, 0, state_.error_status};
+    return {ParseStatus::kError, 0, state_.error_status, state_.error_reason};
   }
   if (state_.stage == Stage::kHead) {
     const ParseResult found = find_head_end(input);
@@ -339,7 +356,7 @@ ParseResult RequestParser::parse(std::string_view input) {
       status = decide_framing(input);
     }
     if (status != 0) {
-      return fail(status);
+      return fail(status, state_.error_reason);
     }
   }
   if (state_.stage == Stage::kBody) {
@@ -368,9 +385,9 @@ ParseResult RequestParser::parse(std::string_view input) {
 // refused for that (414 or 400) whether or not its end arrived in the same read, and an error
 // found later in the bytes does not replace that answer.
 ParseResult RequestParser::find_head_end(std::string_view input) {
-  const auto fail_at = [&](std::size_t i, int status) {
+  const auto fail_at = [&](std::size_t i, int status, std::string_view why) {
     const ParseResult over_limit = check_incomplete_head(input.substr(0, i));
-    return over_limit.status == ParseStatus::kError ? over_limit : fail(status);
+    return over_limit.status == ParseStatus::kError ? over_limit : fail(status, why);
   };
   if (state_.leading) {
     // RFC 9112 section 2.2: ignore empty lines before the request line (some clients send an extra
@@ -381,7 +398,7 @@ ParseResult RequestParser::find_head_end(std::string_view input) {
            input[state_.start + 1] == '\n') {
       state_.start += 2;
       if (state_.start > kMaxRequestLineSize) {
-        return fail(400);
+        return fail(400, "too many empty lines before the request line (RFC 9112 section 2.2)");
       }
     }
     if (input.size() == state_.start ||
@@ -398,11 +415,14 @@ ParseResult RequestParser::find_head_end(std::string_view input) {
         return check_incomplete_head(input);
       }
       if (input[i + 1] != '\n') {
-        return fail_at(i + 1, 400);  // bare CR
+        return fail_at(i + 1, 400, "a CR without its LF; RFC 9112 section 2.2 requires CRLF");
       }
     } else if (input[i] == '\n') {
       if (i == state_.start || input[i - 1] != '\r') {
-        return fail_at(i, 400);  // bare LF
+        return fail_at(i, 400,
+                       state_.line_end == kNotFound
+                           ? "bare LF in the request line; RFC 9112 section 2.2 requires CRLF"
+                           : "bare LF in a header line; RFC 9112 section 2.2 requires CRLF");
       }
       if (state_.line_end == kNotFound) {
         if (const ParseResult over_limit = check_incomplete_head(input.substr(0, i));
@@ -416,7 +436,7 @@ ParseResult RequestParser::find_head_end(std::string_view input) {
           return over_limit;  // as a read ending just before this LF would have found
         }
         state_.head_end = state_.scanned = i + 1;
-        return {ParseStatus::kComplete, 0, 0};
+        return {ParseStatus::kComplete, 0, 0, {}};
       }
     }
   }
@@ -441,14 +461,15 @@ ParseResult RequestParser::check_incomplete_head(std::string_view input) {
       const std::size_t line_size_at_414 = sp + 1 + kMaxTargetSize + 1;
       if (target_end - sp - 1 > kMaxTargetSize &&
           (!line_over || line_size_at_414 <= kMaxRequestLineSize + 1)) {
-        return fail(414);
+        return fail(414, "the request-target is longer than 8 KiB (RFC 9112 section 3)");
       }
     }
-    return line_over ? fail(400) : kNeedMore;
+    return line_over ? fail(400, "the request line is longer than 8 KiB (RFC 9112 section 3)")
+                     : kNeedMore;
   }
   // The header lines, plus the blank line that would end them, may not exceed the limit.
   const std::size_t header_bytes = input.size() - (state_.line_end + 2);
-  return header_bytes > kMaxHeaderSectionSize + 2 ? fail(431) : kNeedMore;
+  return header_bytes > kMaxHeaderSectionSize + 2 ? fail(431, kHeadersTooLarge) : kNeedMore;
 }
 
 // request-line = method SP request-target SP HTTP-version
@@ -456,27 +477,27 @@ int RequestParser::parse_request_line(std::string_view input) {
   const std::string_view line = input.substr(state_.start, state_.line_end - state_.start);
   const std::size_t sp1 = line.find(' ');
   const std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-  if (sp1 == 0 || sp2 == std::string_view::npos) {
-    return 400;  // no method, or no version (an HTTP/0.9 request)
+  if (sp1 == 0 || sp2 == std::string_view::npos) {  // no method, or no version (HTTP/0.9)
+    return refuse(400, "the request line is not method SP target SP version (RFC 9112 section 3)");
   }
   const std::string_view method = line.substr(0, sp1);
   const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   const std::string_view version = line.substr(sp2 + 1);
   if (!std::all_of(method.begin(), method.end(), is_token_char)) {
-    return 400;
+    return refuse(400, "the method is not a token (RFC 9110 section 9.1)");
   }
   if (target.size() > kMaxTargetSize) {
-    return 414;
+    return refuse(414, "the request-target is longer than 8 KiB (RFC 9112 section 3)");
   }
-  if (target.empty()) {
-    return 400;  // a second space
+  if (target.empty()) {  // a second space
+    return refuse(400, "an empty request-target (RFC 9112 section 3)");
   }
   if (version.size() != 8 || !version.starts_with("HTTP/") || !is_digit(version[5]) ||
       version[6] != '.' || !is_digit(version[7])) {
-    return 400;
+    return refuse(400, "the version is not HTTP/DIGIT.DIGIT (RFC 9112 section 2.3)");
   }
-  if (version[5] != '1') {
-    return 505;  // well-formed, but not a major version we speak
+  if (version[5] != '1') {  // well-formed, but not a major version we speak
+    return refuse(505, "only HTTP/1.x is served here (RFC 9110 section 6.2)");
   }
 
   state_.method_kind = method_from_name(method);
@@ -494,7 +515,7 @@ int RequestParser::parse_request_line(std::string_view input) {
 int RequestParser::parse_target(std::string_view method, std::string_view target) {
   if (method == "CONNECT") {
     if (!is_host_port(target, Authority::kConnect)) {
-      return 400;
+      return refuse(400, "CONNECT takes host:port as its target (RFC 9112 section 3.2.3)");
     }
     state_.authority = state_.target;
     return 0;  // well-formed: the routes answer 501, since we are no proxy
@@ -502,26 +523,28 @@ int RequestParser::parse_target(std::string_view method, std::string_view target
   std::size_t path_start = 0;
   if (target == "*") {
     state_.path = state_.target;
-    return method == "OPTIONS" ? 0 : 400;
+    return method == "OPTIONS"
+               ? 0
+               : refuse(400, "the target * is for OPTIONS only (RFC 9112 section 3.2.4)");
   }
   if (target.front() != '/') {
     const std::size_t scheme_end = target.find("://");
     const std::string_view scheme = target.substr(0, scheme_end);
     if (scheme_end == std::string_view::npos ||
         !(iequals(scheme, "http") || iequals(scheme, "https"))) {
-      return 400;
+      return refuse(400, "a target starts with / or is an http(s) URI (RFC 9112 section 3.2)");
     }
     // The authority ends at the first '/' or '?': "http://host?a=/b" has no path.
     const std::size_t authority_start = scheme_end + 3;
     path_start = std::min(target.find_first_of("/?", authority_start), target.size());
     if (!is_host_port(target.substr(authority_start, path_start - authority_start),
-                      Authority::kUri)) {
-      return 400;  // userinfo, an empty host, a bad port (RFC 9110 sections 4.2.1 and 4.2.4)
+                      Authority::kUri)) {  // userinfo, an empty host, a bad port
+      return refuse(400, "the target's authority is not host[:port] (RFC 9110 section 4.2)");
     }
     state_.authority = {state_.target.offset + authority_start, path_start - authority_start};
   }
-  if (!is_path_and_query(target.substr(path_start))) {
-    return 400;  // a character a URI may not hold, a control character, a fragment, a bad '%'
+  if (!is_path_and_query(target.substr(path_start))) {  // a fragment, a control, a bad %
+    return refuse(400, "a character a request-target may not hold (RFC 3986 section 3.3)");
   }
   const std::size_t question = std::min(target.find('?', path_start), target.size());
   state_.path = {state_.target.offset + path_start, question - path_start};
@@ -535,17 +558,17 @@ int RequestParser::parse_header_lines(std::string_view input) {
   std::size_t pos = state_.line_end + 2;
   const std::size_t section_end = state_.head_end - 2;  // where the blank line starts
   if (section_end - pos > kMaxHeaderSectionSize) {
-    return 431;
+    return refuse(431, kHeadersTooLarge);
   }
   while (pos < section_end) {
     const std::size_t eol = input.find("\r\n", pos);
     const std::string_view line = input.substr(pos, eol - pos);
     if (header_spans_.size() == kMaxHeaderCount) {
-      return 431;
+      return refuse(431, "more than 100 header fields (RFC 6585 section 5)");
     }
     const std::size_t colon = check_field_line(line);
     if (colon == kNotAField) {
-      return 400;
+      return refuse(400, kBadField);
     }
     const std::string_view raw_value = line.substr(colon + 1);
     const std::string_view value = trim_whitespace(raw_value);
@@ -625,27 +648,32 @@ int RequestParser::decide_framing(std::string_view input) {
 
   // RFC 9112 section 3.2: exactly one Host in HTTP/1.1, at most one in 1.0, and a valid one.
   if (bad_host || hosts > 1 || (state_.minor_version == 1 && hosts != 1)) {
-    return 400;
+    return refuse(400, "HTTP/1.1 takes one valid Host header (RFC 9112 section 3.2)");
   }
   if (has_coding) {
+    // Both framings at once is how requests are smuggled; 1.0 has no chunked.
     if (bad_coding || has_length || state_.minor_version == 0) {
-      return 400;  // both framings at once is how requests are smuggled; 1.0 has no chunked
+      return refuse(400,
+                    "Transfer-Encoding with Content-Length, malformed, or in HTTP/1.0 "
+                    "(RFC 9112 section 6.1)");
     }
     if (!last_is_chunked || chunked_codings != 1 || chunked_parameters) {
-      return 400;  // chunked not last (RFC 9112 section 6.3), twice, or with parameters
+      return refuse(400,
+                    "chunked must be the last transfer coding, once, without parameters "
+                    "(RFC 9112 section 6.3)");
     }
-    if (other_coding) {
-      return 501;  // "gzip, chunked": framed, but a coding we do not decode
+    if (other_coding) {  // "gzip, chunked": framed, but a coding we do not decode
+      return refuse(501, "only the chunked transfer coding is decoded here (RFC 9112 section 6.1)");
     }
     state_.chunked = true;
     state_.cursor = state_.head_end;
     state_.stage = Stage::kChunkSize;
   } else if (has_length) {
     if (bad_length || !length) {
-      return 400;
+      return refuse(400, "Content-Length is not one decimal number (RFC 9110 section 8.6)");
     }
     if (*length > kMaxBodySize) {
-      return 413;
+      return refuse(413, kBodyTooLarge);
     }
     state_.content_length = *length;
     state_.stage = Stage::kBody;
@@ -673,14 +701,15 @@ bool RequestParser::take_continue(std::string_view input) noexcept {
 ParseResult RequestParser::parse_chunked(std::string_view input) {
   for (;;) {
     if (state_.cursor - state_.head_end > kMaxChunkedWireSize) {
-      return fail(413);
+      return fail(413, kBodyTooLarge);
     }
     switch (state_.stage) {
       case Stage::kChunkSize: {
         const std::size_t eol = input.find("\r\n", state_.cursor);
         if (eol == std::string_view::npos) {
           // + 1: the line's CR may be here, waiting for its LF.
-          return input.size() - state_.cursor > kMaxChunkLineSize + 1 ? fail(400) : kNeedMore;
+          return input.size() - state_.cursor > kMaxChunkLineSize + 1 ? fail(400, kBadChunk)
+                                                                      : kNeedMore;
         }
         const std::string_view line = input.substr(state_.cursor, eol - state_.cursor);
         std::size_t i = 0;
@@ -690,10 +719,10 @@ ParseResult RequestParser::parse_chunked(std::string_view input) {
         }
         // After the size: nothing, or extensions, well-formed and ignored.
         if (i == 0 || line.size() > kMaxChunkLineSize || !is_chunk_ext(line.substr(i))) {
-          return fail(400);
+          return fail(400, kBadChunk);
         }
         if (chunked_body_.size() + size > kMaxBodySize) {
-          return fail(413);
+          return fail(413, kBodyTooLarge);
         }
         state_.cursor = eol + 2;
         state_.chunk_left = size;
@@ -717,7 +746,7 @@ ParseResult RequestParser::parse_chunked(std::string_view input) {
           return kNeedMore;
         }
         if (input.substr(state_.cursor, 2) != "\r\n") {
-          return fail(400);
+          return fail(400, "chunk data not followed by CRLF (RFC 9112 section 7.1)");
         }
         state_.cursor += 2;
         state_.stage = Stage::kChunkSize;
@@ -731,7 +760,7 @@ ParseResult RequestParser::parse_chunked(std::string_view input) {
           --line_size;  // the line's CR, waiting for its LF: not counted, as in a whole line
         }
         if (state_.trailer_bytes + line_size > kMaxHeaderSectionSize) {
-          return fail(431);
+          return fail(431, "the trailer section is larger than 32 KiB (RFC 6585 section 5)");
         }
         if (eol == std::string_view::npos) {
           return kNeedMore;
@@ -740,19 +769,19 @@ ParseResult RequestParser::parse_chunked(std::string_view input) {
         state_.cursor = eol + 2;
         if (line.empty()) {
           state_.stage = Stage::kDone;
-          return {ParseStatus::kComplete, 0, 0};
+          return {ParseStatus::kComplete, 0, 0, {}};
         }
         if (check_field_line(line) == kNotAField) {
-          return fail(400);
+          return fail(400, kBadField);
         }
         if (++state_.trailer_fields > kMaxHeaderCount) {
-          return fail(431);
+          return fail(431, "more than 100 trailer fields (RFC 6585 section 5)");
         }
         state_.trailer_bytes += line_size + 2;
         break;
       }
-      default:
-        return fail(500);  // unreachable: parse() only calls us in a chunked stage
+      default:  // unreachable: parse() only calls us in a chunked stage
+        return fail(500, "the parser lost its place");
     }
   }
 }
@@ -775,7 +804,7 @@ ParseResult RequestParser::complete(std::string_view input) {
   request_.head = input.substr(state_.start, state_.head_end - 2 - state_.start);
   request_.body = state_.chunked ? std::string_view(chunked_body_)
                                  : input.substr(state_.head_end, state_.content_length);
-  return {ParseStatus::kComplete, state_.cursor, 0};
+  return {ParseStatus::kComplete, state_.cursor, 0, {}};
 }
 
 }  // namespace common

@@ -65,6 +65,7 @@ struct ParseResult {
   ParseStatus status = ParseStatus::kIncomplete;  ///< complete, need more bytes, or error
   std::size_t consumed = 0;  ///< kComplete: the bytes the request took (head and framed body)
   int error_status = 0;      ///< kError: the HTTP status to answer before closing (400, 413...)
+  std::string_view error_reason;  ///< kError: why, in a line naming the rule and its RFC section
 };
 
 /// An incremental parser for one connection: one request at a time.
@@ -108,7 +109,8 @@ class RequestParser {
   int parse_header_lines(std::string_view input);
   int decide_framing(std::string_view input);
   ParseResult parse_chunked(std::string_view input);
-  ParseResult fail(int status) noexcept;
+  ParseResult fail(int status, std::string_view why) noexcept;
+  int refuse(int status, std::string_view why) noexcept;
   ParseResult complete(std::string_view input);
 
   static constexpr std::size_t kNotFound = std::string_view::npos;
@@ -117,6 +119,7 @@ class RequestParser {
   struct State {
     Stage stage = Stage::kHead;
     int error_status = 0;
+    std::string_view error_reason;     // static text
     std::size_t start = 0;             // empty lines ignored before the request line end here
     std::size_t scanned = 0;           // how far the search for the end of the head got
     std::size_t line_end = kNotFound;  // offset of the CR that ends the request line

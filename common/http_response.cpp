@@ -13,11 +13,15 @@ Response make_response(int status, std::string body, std::string_view content_ty
   return response;
 }
 
-Response make_error(int status) {
+Response make_error(int status, std::string_view why) {
   std::string body = std::to_string(status);
   body += ' ';
   body += reason_phrase(status);
   body += '\n';
+  if (!why.empty()) {
+    body += why;
+    body += '\n';
+  }
   return make_response(status, std::move(body));
 }
 

@@ -55,8 +55,9 @@ class Output {
 [[nodiscard]] Response make_response(int status, std::string body,
                                      std::string_view content_type = "text/plain");
 
-/// A short text/plain error response such as "404 Not Found\n".
-[[nodiscard]] Response make_error(int status);
+/// A short text/plain error response such as "404 Not Found\n"; with @p why, a second line says
+/// why ("bare LF in the request line; RFC 9112 section 2.2 requires CRLF").
+[[nodiscard]] Response make_error(int status, std::string_view why = {});
 
 /// The reason phrase of @p status ("Not Found"), or "Unknown" for a status we never send.
 [[nodiscard]] std::string_view reason_phrase(int status) noexcept;

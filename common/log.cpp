@@ -2,6 +2,7 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <string>
 
@@ -11,6 +12,7 @@ namespace common {
 namespace {
 
 std::string g_name = "server";
+bool g_debug = false;
 
 void vlog(const char* level, const char* format, va_list args) {
   timespec now{};
@@ -37,6 +39,22 @@ void vlog(const char* level, const char* format, va_list args) {
 
 void set_log_name(std::string_view name) {
   g_name = name;
+  const char* level = std::getenv("PROGRESSIVE_LOG");
+  g_debug = level != nullptr && std::string_view(level) == "debug";
+}
+
+bool debug_logging() noexcept {
+  return g_debug;
+}
+
+void log_debug(const char* format, ...) {
+  if (!g_debug) {
+    return;
+  }
+  va_list args;
+  va_start(args, format);
+  vlog("debug", format, args);
+  va_end(args);
 }
 
 #define COMMON_DEFINE_LOG(function, level) \

@@ -75,7 +75,8 @@ bool Protocol::answer(Deadline now, std::size_t most) {
       return false;
     }
     if (parsed.status == ParseStatus::kError) {
-      push(app_.reject(parsed.error_status));  // it closes: the next byte's meaning is unknown
+      // It closes: the next byte's meaning is unknown.
+      push(app_.reject(parsed.error_status, parsed.error_reason));
       return false;
     }
     Response response = app_.handle(parser_.request());
@@ -134,7 +135,7 @@ Protocol::Requests Protocol::ready_requests(std::size_t max) {
   }
   if (count == 0) {
     if (parsed.status == ParseStatus::kError) {
-      push(app_.reject(parsed.error_status));
+      push(app_.reject(parsed.error_status, parsed.error_reason));
     } else {
       continue_if_asked();
     }

@@ -141,8 +141,11 @@ Outcome parse_delivery(std::string_view data, const std::vector<std::size_t>& cu
         check(s == 400 || s == 413 || s == 414 || s == 431 || s == 501 || s == 505,
               "unexpected error status");
         check(result.consumed == 0, "consumed on error");
+        check(result.error_reason.find("RFC") != std::string_view::npos,
+              "an error that does not say which rule it applies");
         const ParseResult again = parser.parse(input);
-        check(again.status == ParseStatus::kError && again.error_status == s,
+        check(again.status == ParseStatus::kError && again.error_status == s &&
+                  again.error_reason == result.error_reason,
               "an error is not sticky");
         out.last = ParseStatus::kError;
         out.error_status = s;

@@ -148,7 +148,8 @@ TEST_F(AppTest, ComputeWithABadNumberIs400) {
     SCOPED_TRACE(target);
     const Response response = get(target);
     EXPECT_EQ(response.status, 400);
-    EXPECT_EQ(response.body, "400 Bad Request\n");
+    EXPECT_EQ(response.body,
+              "400 Bad Request\n/compute takes n, a whole number from 1 to 10000000\n");
   }
 }
 
@@ -254,7 +255,7 @@ TEST_F(AppTest, BadEscapeIs400) {
     SCOPED_TRACE(target);
     const Response response = get(target);
     EXPECT_EQ(response.status, 400);
-    EXPECT_EQ(response.body, "400 Bad Request\n");
+    EXPECT_EQ(response.body, "400 Bad Request\nthe path decodes to a NUL byte\n");
   }
 }
 
@@ -332,8 +333,17 @@ TEST_F(AppTest, TimeoutIs408AndCloses) {
   const Response response = app_->timeout();
   EXPECT_EQ(response.status, 408);
   EXPECT_TRUE(response.close);
-  EXPECT_EQ(response.body, "408 Request Timeout\n");
+  EXPECT_EQ(response.body,
+            "408 Request Timeout\nthe request did not arrive within the request timeout\n");
   EXPECT_EQ(stats_.requests.load(), 1u);
+}
+
+TEST_F(AppTest, ARejectionSaysWhyInItsBody) {
+  const Response response = app_->reject(400, "bare LF in the request line");
+  EXPECT_EQ(response.status, 400);
+  EXPECT_TRUE(response.close);
+  EXPECT_EQ(response.body, "400 Bad Request\nbare LF in the request line\n");
+  EXPECT_EQ(response.content_length, response.body.size());
 }
 
 TEST(App, MissingDocrootThrows) {

@@ -150,16 +150,19 @@ ParseResult parse_checked(RequestParser& parser, std::string_view wire) {
   const ParseResult result = parser.parse(wire);
   EXPECT_EQ(last.status, result.status) << "byte-by-byte and whole parses disagree";
   EXPECT_EQ(last.error_status, result.error_status);
+  EXPECT_EQ(last.error_reason, result.error_reason);
   EXPECT_EQ(last.consumed, result.consumed);
   return result;
 }
 
-// Asserts that @p wire is rejected with @p status, whole and byte by byte.
+// Asserts that @p wire is rejected with @p status, whole and byte by byte, and says why.
 void expect_rejected(std::string_view wire, int status) {
   RequestParser parser;
   const ParseResult result = parse_checked(parser, wire);
   EXPECT_EQ(result.status, ParseStatus::kError);
   EXPECT_EQ(result.error_status, status);
+  EXPECT_NE(result.error_reason.find("RFC"), std::string_view::npos)
+      << "a refusal names the rule it applies: '" << result.error_reason << "'";
 }
 
 // Asserts that @p wire is one complete request, whole and byte by byte, and returns it.
@@ -682,6 +685,15 @@ struct Rejection {
   std::string wire;
   int status;
 };
+
+TEST(HttpParser, ARefusalSaysWhy) {
+  RequestParser parser;
+  const ParseResult result = parser.parse("GET / HTTP/1.1\nHost: x\r\n\r\n");
+  EXPECT_EQ(result.error_status, 400);
+  EXPECT_EQ(result.error_reason, "bare LF in the request line; RFC 9112 section 2.2 requires CRLF");
+  EXPECT_EQ(parser.parse("GET / HTTP/1.1\nHost: x\r\n\r\n").error_reason, result.error_reason)
+      << "an error is sticky, its reason too";
+}
 
 TEST(HttpParser, MalformedRequestsAreRejected) {
   const std::vector<Rejection> cases = {

@@ -5,6 +5,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <system_error>
+
+#include "common/net.hpp"
 
 namespace common {
 namespace {
@@ -17,6 +20,7 @@ struct Flag {
   unsigned needs = 0;           // the ChapterFlag that enables it; 0 for every chapter
   std::string_view help;
   std::function<bool(Options&, std::string_view)> set;
+  std::string_view takes = {};  // what a valid value is, for the error message
 };
 
 template <typename Int>
@@ -57,25 +61,29 @@ const std::vector<Flag>& flags() {
        [](Options& o, std::string_view v) {
          o.host = v;
          return !v.empty();
-       }},
+       },
+       "an address"},
       {"--port", "N", 0, "port, 0 for any free one (default 8080)",
-       store(&Options::port,
-             [](std::string_view v) { return to_int<std::uint16_t>(v, 0, 65535); })},
+       store(&Options::port, [](std::string_view v) { return to_int<std::uint16_t>(v, 0, 65535); }),
+       "a whole number from 0 to 65535"},
       {"--threads", "N", kThreadsFlag, "worker threads (default: the model's choice)",
-       store(&Options::threads, [](std::string_view v) { return to_int<int>(v, 1, 1024); })},
+       store(&Options::threads, [](std::string_view v) { return to_int<int>(v, 1, 1024); }),
+       "a whole number from 1 to 1024"},
       {"--docroot", "DIR", 0, "directory served under /static/ (default: the build's www)",
        [](Options& o, std::string_view v) {
          o.docroot = v;
          return !v.empty();
-       }},
+       },
+       "a directory"},
       {"--idle-timeout", "SECONDS", 0,
        "close a connection idle this long between requests (default 5)",
-       store(&Options::idle_timeout, to_duration)},
+       store(&Options::idle_timeout, to_duration), "seconds, from 0.001 to 86400"},
       {"--request-timeout", "SECONDS", 0,
        "answer 408 to a request not received in this time (default 10)",
-       store(&Options::request_timeout, to_duration)},
+       store(&Options::request_timeout, to_duration), "seconds, from 0.001 to 86400"},
       {"--max-clients", "N", kMaxClientsFlag, "most clients served at once (default 512)",
-       store(&Options::max_clients, [](std::string_view v) { return to_int<int>(v, 1, 100000); })},
+       store(&Options::max_clients, [](std::string_view v) { return to_int<int>(v, 1, 100000); }),
+       "a whole number from 1 to 100000"},
       {"--no-pin", "", kNoPinFlag, "do not pin worker threads to cores",
        [](Options& o, std::string_view) {
          o.pin = false;
@@ -187,7 +195,8 @@ ParsedArguments parse_arguments(const std::vector<std::string_view>& args,
       return result;
     }
     if (!flag->set(options, value)) {
-      result.error = "invalid value '" + std::string(value) + "' for " + std::string(arg);
+      result.error = "invalid value '" + std::string(value) + "' for " + std::string(arg) +
+                     ": it takes " + std::string(flag->takes);
       return result;
     }
   }
@@ -226,8 +235,18 @@ Options parse_options(int argc, char** argv, const ChapterInfo& chapter) {
                  usage(chapter).c_str());
     std::exit(2);
   }
-  if (parsed.check) {
-    std::exit(0);  // valid: what `make run` asks before it prints how to try the server
+  if (parsed.check) {  // what `make run` asks before it prints how to try the server
+    try {
+      if (parsed.options->port != 0) {  // the address and port must be free too
+        static_cast<void>(listen_tcp({.host = parsed.options->host, .port = parsed.options->port}));
+      }
+    } catch (const std::system_error& e) {
+      std::fprintf(
+          stderr, "%s: cannot serve on port %u: %s (ss -ltnp 'sport = :%u' shows who holds it)\n",
+          std::string(chapter.name).c_str(), parsed.options->port, e.what(), parsed.options->port);
+      std::exit(1);
+    }
+    std::exit(0);
   }
   return std::move(*parsed.options);
 }

@@ -212,7 +212,10 @@ def cmake_lists(exercise, directory):
         if not own:
             continue
         archive = "" if copied & set(own) else f"chapters/lib{chapter}-library.a"
-        lines.append(f'reference_library({chapter}-library "{archive}" SOURCES {sources(own)} LINK common)')
+        # A model built on an earlier one links that one's library too (chapters/CMakeLists.txt).
+        deps = " ".join(["common", *(f"{c}-library" for c in registry_entry(chapter).get("builds_on", [])
+                                     if library_sources(c))])
+        lines.append(f'reference_library({chapter}-library "{archive}" SOURCES {sources(own)} LINK {deps})')
         libraries.append(f"{chapter}-library")
     links = " ".join([*libraries, *entry.get("link", [])])
     lines.append(f"\nadd_executable({exercise.chapter} server.cpp)")

@@ -84,6 +84,22 @@ def test_check_validates_the_command_line_without_serving(chapter):
     assert result.stdout == b""
 
 
+def test_check_refuses_a_port_another_process_holds(chapter, fresh_server):
+    """--check also tries the port: on a port a running server listens on it exits 1 and says which
+    port, so that make run stops before it prints a curl command that would reach the other one."""
+    first = fresh_server()
+    result = run(chapter, "--port", str(first.port), "--check")
+    assert result.returncode == 1, result
+    assert f"cannot serve on port {first.port}".encode() in result.stderr, result.stderr
+    assert b"Address already in use" in result.stderr
+
+
+def test_an_out_of_range_value_names_the_range(chapter):
+    result = run(chapter, "--port", "80000")
+    assert result.returncode == 2
+    assert "invalid value '80000' for --port: it takes a whole number from 0 to 65535" in result.stderr.decode()
+
+
 def test_a_typo_gets_the_closest_option(chapter):
     result = run(chapter, "--idle-timout", "2")
     assert result.returncode == 2

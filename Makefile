@@ -172,8 +172,8 @@ capabilities:
 	@/usr/bin/python3 scripts/book.py --write-capabilities
 
 # Exercises (scripts/exercise.py, docs/exercises.md). EX is the exercise's name; SANITIZE=thread
-# or address checks a sanitizer build of your copy; SUITE=1 runs the chapter's suite even while
-# the exercise's own tests fail.
+# or address checks a sanitizer build of your copy; BYTES=1 shows the bytes a failure quotes, in
+# full; SUITE=1 runs the chapter's suite even while the exercise's own tests fail.
 EX ?=
 SANITIZE ?=
 CH_GIVEN = $(if $(filter command line environment,$(origin CH)),$(CH))
@@ -196,7 +196,7 @@ check: build
 	@scripts/setup.sh test
 	@if [ -z "$(EX)" ]; then echo "usage: make check CH=NN EX=NAME; the exercises:"; \
 	  /usr/bin/python3 scripts/exercise.py list $(CH_GIVEN); exit 2; fi
-	@/usr/bin/python3 scripts/exercise.py check $(CH) $(EX) --build $(BUILD) $(if $(SANITIZE),--sanitize $(SANITIZE)) $(if $(SUITE),--suite)
+	@/usr/bin/python3 scripts/exercise.py check $(CH) $(EX) --build $(BUILD) $(if $(SANITIZE),--sanitize $(SANITIZE)) $(if $(SUITE),--suite) $(if $(BYTES),--bytes)
 
 exercises-verify: build
 	@scripts/setup.sh test

@@ -62,6 +62,7 @@ CAPABILITIES = {
     "isolates_blocking_work": "isolates blocking work",
     "c10k": "10k connections",
     "multicore": "multicore",
+    "responsive_past_capacity": "responsive past capacity",
 }
 
 FENCE = re.compile(r"^\s*(```|~~~)")

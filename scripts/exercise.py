@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -302,29 +303,39 @@ def pytest(args, junit, capture=False):
 
 
 def docstrings(test_file):
-    """{test function name: first line of its docstring}, following `from module import test_x`
-    into the black-box suite, whose tests some exercises reuse."""
+    """{test function name: the first paragraph of its docstring, in one line}, following
+    `from module import test_x` into the black-box suite, whose tests some exercises reuse."""
     found = {}
     tree = ast.parse(test_file.read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
-            found[node.name] = (ast.get_docstring(node) or "").split("\n")[0]
+            found[node.name] = " ".join((ast.get_docstring(node) or "").split("\n\n")[0].split())
         elif isinstance(node, ast.ImportFrom) and node.module and (BLACKBOX / f"{node.module}.py").exists():
             theirs = docstrings(BLACKBOX / f"{node.module}.py")
             found.update({alias.name: theirs.get(alias.name, "") for alias in node.names})
     return found
 
 
-def explain_failures(exercise, outcome):
-    """What each failing test checks, and what it saw."""
+BYTES = re.compile(r"""b(['"])(?:\\.|(?!\1).){40,}?\1""")
+
+
+def short_bytes(text):
+    """Long bytes literals in a failure message, each as its length: the words are the lesson,
+    the bytes are there on request (make check BYTES=1)."""
+    return BYTES.sub(lambda m: f"<{len(m.group(0)) - 3} bytes: BYTES=1 shows them>", text)
+
+
+def explain_failures(exercise, outcome, show_bytes=False):
+    """What each failing test checks, in full, and what it saw."""
     explained = docstrings(exercise.test)
     for name, message in outcome.failed:
         plain = name.split("[")[0]
         print(f"  FAILED {plain}")
-        if explained.get(plain):
-            print(f"         checks: {explained[plain]}")
-        if message:
-            print(f"         saw:    {message[:300]}")
+        for label, text in (("checks:", explained.get(plain, "")),
+                            ("saw:", message if show_bytes else short_bytes(message))):
+            if text:
+                print(textwrap.fill(text, width=100, initial_indent=f"         {label:<8}",
+                                    subsequent_indent=" " * 17))
 
 
 # --- the commands -----------------------------------------------------------------------------
@@ -402,7 +413,7 @@ def cmd_check(args):
     if suite is not None:
         print(f"  chapter suite   {len(suite.passed)} passed, {len(suite.failed)} failed, {len(suite.skipped)} skipped")
     if not solved_mine:
-        explain_failures(exercise, mine)
+        explain_failures(exercise, mine, args.bytes)
         print("Not yet: the tests above say what is missing." +
               ("" if args.suite else " The chapter's suite runs once they pass (SUITE=1 runs it anyway)."))
         return 1
@@ -478,6 +489,7 @@ def main():
         p.add_argument("--build", default="build", help="the reference build directory")
         p.add_argument("--sanitize", default="", help="check: 'address' or 'thread' build")
         p.add_argument("--suite", action="store_true", help="check: run the chapter's suite even if the exercise's tests fail")
+        p.add_argument("--bytes", action="store_true", help="check: show the bytes a failure quotes, in full")
         p.set_defaults(run=run)
     p = sub.add_parser("verify", help="every start fails its tests, every reference passes them")
     p.add_argument("--build", default="build")

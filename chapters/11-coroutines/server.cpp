@@ -191,7 +191,8 @@ int main(int argc, char** argv) {
   common::Stats stats;
   common::App app(options, kChapter, stats, loops);
   app.report_more([](std::string& json) {
-    json += "\"frame_bytes\":" + std::to_string(coro::largest_frame());
+    json += "\"frame_bytes\":" + std::to_string(coro::largest_frame()) +
+            ",\"frames_allocated\":" + std::to_string(coro::frames_allocated());
   });
   std::vector<common::Fd> listeners = reuseport::open_listeners(options, loops);
   const std::uint16_t port = common::local_port(listeners.front().get());

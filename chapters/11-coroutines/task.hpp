@@ -5,6 +5,7 @@
 #include <atomic>
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <new>
 #include <utility>
@@ -19,8 +20,10 @@ namespace coro {
 
 namespace detail {
 // The largest frame operator new was asked for: a connection's (serve()), since it is the
-// biggest coroutine of the chapter. Relaxed: a figure for /stats, not a synchronisation point.
+// biggest coroutine of the chapter; and how many frames it allocated. Relaxed: figures for
+// /stats, not a synchronisation point.
 inline std::atomic<std::size_t> largest_frame{0};
+inline std::atomic<std::uint64_t> frames_allocated{0};
 }  // namespace detail
 
 // [task]
@@ -44,6 +47,7 @@ class [[nodiscard]] Task {
 
     /// The frame's memory: counted, so that what a connection costs is measured, not guessed.
     static void* operator new(std::size_t bytes) {
+      detail::frames_allocated.fetch_add(1, std::memory_order_relaxed);
       std::size_t seen = detail::largest_frame.load(std::memory_order_relaxed);
       while (bytes > seen &&
              !detail::largest_frame.compare_exchange_weak(seen, bytes, std::memory_order_relaxed)) {
@@ -77,6 +81,13 @@ class [[nodiscard]] Task {
 /// a client has connected.
 [[nodiscard]] inline std::size_t largest_frame() noexcept {
   return detail::largest_frame.load(std::memory_order_relaxed);
+}
+
+/// How many coroutine frames operator new has allocated: one per connection and one per
+/// listener if the compiler never elides the allocation (it cannot: a frame outlives the call that
+/// started it).
+[[nodiscard]] inline std::uint64_t frames_allocated() noexcept {
+  return detail::frames_allocated.load(std::memory_order_relaxed);
 }
 
 /// @}

@@ -194,12 +194,17 @@ def test_signal_with_idle_keep_alive_client_exits_0_quickly(fresh_server, sig):
 
 @SIGNALS
 def test_signal_during_big_response_completes_it(fresh_server, big_file, sig):
+    """A download of big.bin (4 MiB) that is in flight when the signal lands completes, whole, and
+    the server then exits 0 within 2 s. The client stops reading for a moment first, so that the
+    server has filled the socket and waits for it to drain (parked, in a pool's terms): the
+    shutdown must find that connection, and let it finish."""
     srv = fresh_server()
     # A small receive buffer keeps most of the file in the server's hands when the signal lands.
     with srv.connect(rcvbuf=65536) as sock:
         sock.sendall(b"GET /static/big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
         first = sock.recv(4096)
         assert first.startswith(b"HTTP/1.1 200 ")
+        time.sleep(0.3)  # not a start-up wait: the server fills the socket, then waits for room
         start = time.monotonic()
         srv.proc.send_signal(sig)
         reader = Reader(sock)

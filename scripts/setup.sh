@@ -14,7 +14,7 @@ declare -A PACKAGES=(
   [bench]="wrk nginx-light python3-matplotlib strace util-linux"
   [tour]="wrk nginx-light"
   [profile]="linux-perf wrk python3-matplotlib util-linux"
-  [try]="curl netcat-openbsd strace wrk psmisc procps iproute2 linux-perf"
+  [try]="curl netcat-openbsd strace wrk psmisc procps iproute2 linux-perf sysstat gdb"
   [attacks]="slowhttptest apache2-utils nghttp2-client"
   [fuzz]="clang libclang-rt-14-dev"
 )

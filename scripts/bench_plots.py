@@ -104,30 +104,53 @@ def _workloads(cfg):
             ("close", cfg.close_conns, "Connection: close")]
 
 
+def _why_missing(run, name, workload):
+    """The run's note on why a server has no value for a workload, shortened for a plot."""
+    for server, noted, text in run.notes:
+        if server == name and noted.startswith(workload):
+            return text.split(" (")[0].split(",")[0]
+    return "not measured"
+
+
 def cpu_per_request(path, run, plt, matplotlib, colors, subtitle):
-    """Three panels of horizontal bars (keep-alive, pipelined, close), each with the floor's line."""
+    """Three panels of horizontal bars (keep-alive, pipelined, close), each with the floor's line.
+    A panel whose bars span more than 20x has a log scale, so that the small ones stay readable."""
     cfg = run.cfg
     servers = [t for t in run.targets if t.kind != "floor"]
-    fig, axes = plt.subplots(1, 3, figsize=(11, 0.42 * len(servers) + 2.4), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(11.5, 0.42 * len(servers) + 2.4), sharey=True)
     for ax, (workload, param, title) in zip(axes, _workloads(cfg)):
         values = [run.median(t.name, workload, param, "cpu_us") for t in servers]
-        ax.barh(range(len(servers)), [v or 0 for v in values], color=[colors[t.name] for t in servers])
+        present = [v for v in values if v]
+        floor = run.median(FLOOR, workload, param, "cpu_us")
+        log = bool(present) and max(present) > 20 * min(present)
+        low = min(present + [floor or min(present, default=1)]) / 2 if log else 0
+        ax.barh(range(len(servers)), [(v - low) if v else 0 for v in values], left=low,
+                color=[colors[t.name] for t in servers])
         for i, v in enumerate(values):
             if v is not None:
                 r = run.vs_floor(servers[i], workload, param)
                 ax.text(v, i, f" {v:.1f}" + (f" ({r:.1f}x)" if r else ""), va="center", fontsize=7)
-        floor = run.median(FLOOR, workload, param, "cpu_us")
+            else:
+                ax.text(low if log else 0, i, f" {_why_missing(run, servers[i].name, workload)}",
+                        va="center", fontsize=7, color="dimgray", style="italic")
         if floor:
             ax.axvline(floor, **FLOOR_STYLE)
-            ax.text(floor, -0.8, f" floor {floor:.1f}", color=FLOOR_STYLE["color"], fontsize=7, va="bottom")
-        ax.set_xlim(0, max([v for v in values if v] + [floor or 1]) * 1.45)
+            ax.text(floor, len(servers) - 0.35, f" floor {floor:.1f}", color=FLOOR_STYLE["color"],
+                    fontsize=7, va="center", bbox=dict(facecolor="white", edgecolor="none", pad=1))
+        top = max(present + [floor or 1]) * (3.0 if log else 1.45)
+        if log:
+            ax.set_xscale("log")
+            ax.set_xlim(low, top)
+            title += " (log scale)"
+        else:
+            ax.set_xlim(0, top)
+        ax.set_ylim(len(servers), -0.6)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("µs of server CPU per request", fontsize=8)
         ax.grid(True, axis="x", alpha=0.3)
         ax.tick_params(labelsize=8)
     axes[0].set_yticks(range(len(servers)))
     axes[0].set_yticklabels([t.name for t in servers])
-    axes[0].invert_yaxis()
     fig.suptitle(f"CPU per request (lower is better), and the kernel floor\n{subtitle}", fontsize=10)
     return _save(fig, path, plt)
 

@@ -266,8 +266,14 @@ def write_markdown(run, path):
         "better; for requests/s, higher.\n")
     add(table(["Chapter", "Workers", "Compared with", "CPU per keep-alive request", "x floor", "CPU vs nginx",
                "Keep-alive req/s", f"Pipelined x{cfg.pipeline_depth} vs nginx",
-               "Connection: close vs nginx", f"GET / p99, {cfg.sleepers} sleeps in flight",
+               "Connection: close vs nginx", f"GET / p99, {cfg.sleepers} sleeps in flight †",
                "Memory per idle connection", "System calls per request"], headline_rows(run)))
+    differ = [f"{t.name} {fmt_int(run.median(t.name, 'blocking', cfg.block_conns, 'workers'))}"
+              for t in run.chapters()
+              if run.median(t.name, "blocking", cfg.block_conns, "workers") not in (None, t.workers)]
+    add("\n† Each chapter as it ships (no `--threads`): whether a model keeps `GET /` fast while blocking "
+        "work runs is a property of its default design, so this column was measured with the default "
+        "workers, not with the *Workers* of the row" + (f" ({', '.join(differ)})" if differ else "") + ".")
     add("")
     add("### Goals\n")
     add(table(["Goal", "Measured", "Verdict"], goal_rows(run)))

@@ -168,7 +168,9 @@ def rewrite_links(page, labels):
 
 
 CODE_SPAN = re.compile(r"(``.+?``|`(?:[^`\n]|\n(?!\n))*`)")
-BOLD_CODE = re.compile(r"\*\*((?:[^*`\n]|`[^`\n]+`)*?`[^`\n]+`(?:[^*`\n]|`[^`\n]+`)*?)\*\*")
+# A bold span, paired as markdown pairs them: "**" that opens (before a non-space), the nearest
+# "**" that closes (after a non-space), code spans inside kept whole.
+BOLD = re.compile(r"(?<![\w*])\*\*(?=[^\s*])((?:[^*`\n]|`[^`\n]+`)+?)(?<=\S)\*\*(?![\w*])")
 
 
 def protect_code_spans(page):
@@ -186,7 +188,7 @@ def protect_code_spans(page):
 
     def chunk_spans(chunk):
         # Doxygen 1.9.4 leaves bold text with a code span in it (**`x`**) as literal asterisks.
-        chunk = BOLD_CODE.sub(r"<b>\1</b>", chunk)
+        chunk = BOLD.sub(lambda m: f"<b>{m[1]}</b>" if "`" in m[1] else m[0], chunk)
         return CODE_SPAN.sub(lambda m: escape(m[0]), chunk)
 
     page.text = outside_code(page.text, chunk_spans)

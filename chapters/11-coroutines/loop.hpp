@@ -41,6 +41,7 @@ struct Woken {
 /// when the deadline passes, or when shutdown begins (only the first wait after it says so).
 class [[nodiscard]] Awaiter {
  public:
+  /// Waits on @p loop for @p events (EPOLLIN, EPOLLOUT) of @p fd, until @p deadline.
   Awaiter(Loop& loop, int fd, std::uint32_t events, common::Deadline deadline) noexcept
       : loop_(loop), fd_(fd), events_(events), deadline_(deadline) {}
 

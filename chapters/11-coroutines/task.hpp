@@ -18,6 +18,7 @@ namespace coro {
 /// @brief Who owns a coroutine's frame.
 /// @{
 
+/// @cond DETAIL
 namespace detail {
 // The largest frame operator new was asked for: a connection's (serve()), since it is the
 // biggest coroutine of the chapter; and how many frames it allocated. Relaxed: figures for
@@ -25,6 +26,7 @@ namespace detail {
 inline std::atomic<std::size_t> largest_frame{0};
 inline std::atomic<std::uint64_t> frames_allocated{0};
 }  // namespace detail
+/// @endcond
 
 // [task]
 /// The return type of a coroutine the loop runs: a connection's serve(), a listener's accept
@@ -37,12 +39,17 @@ class [[nodiscard]] Task {
  public:
   /// What the compiler needs to build a Task coroutine.
   struct promise_type {
+    /// The Task the coroutine's caller gets.
     Task get_return_object() noexcept {
       return Task(std::coroutine_handle<promise_type>::from_promise(*this));
     }
+    /// Lazy: the body waits for Loop::spawn().
     std::suspend_always initial_suspend() const noexcept { return {}; }
+    /// Self-freeing: the frame is destroyed as the body returns.
     std::suspend_never final_suspend() const noexcept { return {}; }
+    /// A Task returns nothing.
     void return_void() const noexcept {}
+    /// An exception that leaves a connection's body ends the process, as in every chapter.
     void unhandled_exception() const noexcept { std::terminate(); }
 
     /// The frame's memory: counted, so that what a connection costs is measured, not guessed.
@@ -54,13 +61,16 @@ class [[nodiscard]] Task {
       }
       return ::operator new(bytes);
     }
+    /// Gives the frame's memory back.
     static void operator delete(void* frame, std::size_t bytes) noexcept {
       ::operator delete(frame, bytes);
     }
   };
 
+  /// Takes over @p other's unstarted frame.
   Task(Task&& other) noexcept : frame_(std::exchange(other.frame_, {})) {}
   Task& operator=(Task&&) = delete;
+  /// Frees the frame if it was never started.
   ~Task() {
     if (frame_) {
       frame_.destroy();  // never started: nobody else knows the frame

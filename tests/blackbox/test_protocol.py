@@ -30,7 +30,9 @@ def assert_rejected(server, raw, status):
     response, eof = error_then_eof(server, raw)
     assert response.status == status, response
     assert response.header("Connection") == "close", response
-    assert response.body == b"%d %s\n" % (status, response.reason.encode())
+    status_line, why = response.body.split(b"\n", 1)
+    assert status_line == b"%d %s" % (status, response.reason.encode())
+    assert b"RFC" in why and why.endswith(b"\n"), f"the body does not say which rule was broken: {response.body!r}"
     assert eof, "the connection stayed open after a framing error"
 
 

@@ -66,7 +66,7 @@ def expect_408(sock, start):
     elapsed = time.monotonic() - start
     assert response.status == 408, response
     assert response.header("Connection") == "close"
-    assert response.body == b"408 Request Timeout\n"
+    assert response.body == b"408 Request Timeout\nthe request did not arrive within the request timeout\n"
     assert reader.at_eof()
     return elapsed
 

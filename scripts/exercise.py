@@ -149,6 +149,20 @@ def library_sources(chapter):
     return [f"chapters/{chapter}/{source}" for source in registry_entry(chapter).get("library", [])]
 
 
+def models_under(chapter):
+    """The chapters `chapter` builds on, directly or through another, each after those it needs."""
+    order = []
+
+    def visit(name):
+        for earlier in registry_entry(name).get("builds_on", []):
+            if earlier not in order:
+                visit(earlier)
+                order.append(earlier)
+
+    visit(chapter)
+    return order
+
+
 def common_sources():
     """The .cpp files of the common library, as common/CMakeLists.txt lists them."""
     text = (REPO / "common" / "CMakeLists.txt").read_text(encoding="utf-8")
@@ -208,7 +222,7 @@ def cmake_lists(exercise, directory):
                                repo=os.path.relpath(REPO, directory))]
     lines.append(f"reference_library(common common/libcommon.a SOURCES {sources(common_sources())})")
     libraries = ["common"]
-    for chapter in [*entry.get("builds_on", []), exercise.chapter]:
+    for chapter in [*models_under(exercise.chapter), exercise.chapter]:
         own = library_sources(chapter)
         if not own:
             continue

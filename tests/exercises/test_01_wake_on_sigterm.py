@@ -9,7 +9,7 @@ shutdown eventfd, which turns readable for good on SIGTERM.
 
 import signal
 
-from harness import STOP_TIMEOUT
+from harness import STOP_TIMEOUT, cpu_during
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
@@ -42,3 +42,15 @@ def test_still_serves_one_client_after_another(fresh_server):
     srv = fresh_server()
     for _ in range(3):
         assert srv.request(GET).status == 200
+
+
+def test_an_idle_server_sleeps(fresh_server):
+    """An idle server uses under 0.1 s of CPU in 1 s, before its first client and after one: it
+    waits for a client (and for SIGTERM) in poll(). A non-blocking listener with no wait turns the
+    accept loop into a busy spin that notices SIGTERM at once but burns a core while nobody comes."""
+    srv = fresh_server()
+    used = cpu_during(srv.pid, 1.0)
+    assert used < 0.1, f"{used:.2f} s of CPU in 1 s with no client: the accept loop spins"
+    assert srv.request(GET).status == 200
+    used = cpu_during(srv.pid, 1.0)
+    assert used < 0.1, f"{used:.2f} s of CPU in 1 s after its client left: the accept loop spins"

@@ -9,7 +9,7 @@ eventually stops the client. The test reads that Recv-Q from /proc/net/tcp.
 
 import time
 
-from harness import sent_on_new_connections, wait_until
+from harness import answered_within, sent_on_new_connections, wait_until
 
 CONNECTIONS = 100  # with one worker, 64 jobs fit in the queue
 
@@ -43,6 +43,25 @@ def test_full_queue_leaves_requests_in_the_kernel(fresh_server):
         assert unread >= 20, (
             f"{unread_sockets(server.port)} connections have unread requests: the loop kept reading "
             f"with {CONNECTIONS} requests for one worker")
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_a_full_queue_does_not_stop_the_loop(fresh_server):
+    """With the queue full (one worker, 100 connections each sending a /sleep?ms=10000), the loop
+    still reads and answers everyone else: a malformed request on a new connection gets its 400,
+    which the loop itself answers, within 1.5 s. The bound refuses the job and leaves its
+    connection unread; a push that waits for room would hold the loop, and every client with it."""
+    server = fresh_server("--threads", "1")
+    socks = sent_on_new_connections(server, CONNECTIONS, b"GET /sleep?ms=10000 HTTP/1.1\r\nHost: x\r\n\r\n")
+    try:
+        time.sleep(0.5)  # the worker sleeps, the queue is full, the connections beyond it wait
+        with server.connect(timeout=5) as probe:
+            probe.sendall(b"GET / HTTP/1.x\r\nHost: x\r\n\r\n")
+            response = answered_within(probe, 1.5)
+        assert response is not None, "no answer within 1.5 s to a malformed request: the loop is stuck"
+        assert response.status == 400, f"got {response.status}, not 400"
     finally:
         for sock in socks:
             sock.close()

@@ -6,7 +6,12 @@ epoll_ctl(EPOLL_CTL_MOD): the first request is answered, and the next request on
 keep-alive connection waits forever (until the idle timeout closes it, unanswered).
 """
 
-from harness import Reader, answered_within
+import os
+import signal
+import subprocess
+import time
+
+from harness import STOP_TIMEOUT, Reader, answered_within
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -42,3 +47,49 @@ def test_a_response_larger_than_the_socket_buffer_is_finished(server, big_file):
         assert len(body) >= len(big_file), (f"{len(body)} of {len(big_file)} bytes of big.bin arrived: "
                                             "the rest waited for a re-arm that never came")
         assert head.status == 200
+
+
+SIZE = 16 * 1024 * 1024  # far more than the socket buffers on the way hold
+
+
+def test_a_download_in_flight_at_sigterm_is_finished(fresh_server, tmp_path):
+    """A 16 MiB download whose client paused, so that the server waits for room (the connection is
+    parked, armed for output), when SIGTERM arrives: it completes whole, and the server exits 0
+    within 2 s. The shutdown takes a parked connection out of the epoll set to hand it to a worker,
+    and so does a deadline: the worker's re-arm must then add it back (EPOLL_CTL_ADD), since
+    EPOLL_CTL_MOD fails on a descriptor the set no longer holds, and no event would ever come."""
+    content = os.urandom(SIZE)
+    (tmp_path / "huge.bin").write_bytes(content)
+    srv = fresh_server(docroot=tmp_path)
+    # A small receive buffer keeps most of the file in the server's hands when the signal lands.
+    with srv.connect(rcvbuf=65536) as sock:
+        sock.sendall(b"GET /static/huge.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = bytearray()
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            assert chunk, "the connection closed before the response head"
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 200 ")
+        end = data.index(b"\r\n\r\n") + 4 + SIZE
+        time.sleep(0.3)  # not a start-up wait: the server fills the socket, then waits for room
+        start = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        sock.settimeout(5)
+        try:
+            while len(data) < end:
+                chunk = sock.recv(1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError:
+            pass
+        got = len(data) - (end - SIZE)
+        assert got >= SIZE, (f"{got} of {SIZE} bytes arrived: the download stopped short after SIGTERM, "
+                             "the connection never armed again once the shutdown had taken it")
+        assert bytes(data[end - SIZE : end]) == content
+    try:
+        code = srv.proc.wait(timeout=STOP_TIMEOUT + 3)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the server did not exit") from None
+    assert code == 0
+    assert time.monotonic() - start < STOP_TIMEOUT

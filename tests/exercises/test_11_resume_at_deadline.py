@@ -41,3 +41,26 @@ def test_a_half_request_gets_408_at_the_request_timeout(fresh_server):
             response = None
         assert response is not None, "no answer within 3 s to a request that stopped half-way"
         assert response.status == 408, f"got {response.status}, not 408"
+
+
+def test_a_half_request_after_an_answer_gets_408_at_the_request_timeout(fresh_server):
+    """With --request-timeout 1 and the default 5 s idle timeout, a keep-alive client gets one
+    answer and then sends half a request: 408 within 3 s. The frame's wait after the answer is an
+    idle one, so the heap already holds its 5 s deadline when it waits for the rest of the request
+    with a deadline 4 s earlier: that wait needs an entry of its own."""
+    server = fresh_server("--request-timeout", "1")
+    with server.connect(timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        reader = Reader(sock)
+        assert reader.read().status == 200
+        time.sleep(0.2)  # the frame waits, idle, with its idle deadline in the heap
+        sock.sendall(b"GET / HTTP/1.1\r\nHo")
+        sock.settimeout(3.0)
+        try:
+            response = reader.read()
+        except OSError:
+            response = None
+        assert response is not None, ("no answer within 3 s to a request that stopped half-way after an "
+                                      "answer: its deadline was earlier than the idle one already queued, "
+                                      "and only that one was in the heap")
+        assert response.status == 408, f"got {response.status}, not 408"

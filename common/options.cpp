@@ -1,5 +1,7 @@
 #include "common/options.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -250,5 +252,24 @@ Options parse_options(int argc, char** argv, const ChapterInfo& chapter) {
   }
   return std::move(*parsed.options);
 }
+
+std::vector<int> usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) {
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (CPU_ISSET(cpu, &set)) {
+        cpus.push_back(cpu);
+      }
+    }
+  }
+  if (cpus.empty()) {
+    cpus.push_back(0);
+  }
+  return cpus;
+}
+
+int usable_cpu_count() { return static_cast<int>(usable_cpus().size()); }
 
 }  // namespace common

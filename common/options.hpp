@@ -73,6 +73,14 @@ struct ParsedArguments {
 /// --check and valid arguments exits 0.
 [[nodiscard]] Options parse_options(int argc, char** argv, const ChapterInfo& chapter);
 
+/// The CPUs this process may run on: its affinity mask, not the machine's count, so that
+/// `taskset -c 0,1` or a container's cpuset is respected. Never empty.
+[[nodiscard]] std::vector<int> usable_cpus();
+
+/// How many CPUs this process may run on: the default loop count of a model with one loop per
+/// core, and the measure a pool's default size starts from.
+[[nodiscard]] int usable_cpu_count();
+
 /// @}
 
 }  // namespace common

@@ -211,10 +211,10 @@ int default_workers() {
   // must absorb, not for the cores: 16, or 4 per core on a larger machine. A request waits for a
   // worker only when every worker is busy.
   // [exercise:pool-size solution]
-  return static_cast<int>(std::clamp(4 * std::thread::hardware_concurrency(), 16u, 64u));
+  return std::clamp(4 * common::usable_cpu_count(), 16, 64);
   // [exercise:pool-size start]
   // // One worker per core, as for work that only computes.
-  // return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // return common::usable_cpu_count();
   // [exercise:pool-size end]
 }
 

@@ -469,7 +469,7 @@ Client* Server::find(polling::ConnectionId id) {
 
 int default_workers() {
   // As chapter 05: sized for the blocking work the pool absorbs, so the two compare directly.
-  return static_cast<int>(std::clamp(4 * std::thread::hardware_concurrency(), 16u, 64u));
+  return std::clamp(4 * common::usable_cpu_count(), 16, 64);
 }
 
 }  // namespace

@@ -54,25 +54,6 @@ constexpr common::ChapterInfo kChapter{
 };
 
 // [cores]
-// The CPUs this process may run on: the affinity mask, not the machine's core count, so that
-// `taskset -c 0,1` or a container's cpuset is respected.
-std::vector<int> usable_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  std::vector<int> cpus;
-  if (::sched_getaffinity(0, sizeof set, &set) == 0) {
-    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-      if (CPU_ISSET(cpu, &set)) {
-        cpus.push_back(cpu);
-      }
-    }
-  }
-  if (cpus.empty()) {
-    cpus.push_back(0);
-  }
-  return cpus;
-}
-
 // Pins the calling thread to @p cpu. A failure is logged and ignored: the loop still works, it
 // just may move between cores.
 void pin_current_thread(int cpu) {
@@ -105,7 +86,7 @@ int main(int argc, char** argv) {
   const common::Options options = common::parse_options(argc, argv, kChapter);
   common::init_process(kChapter);
   common::raise_descriptor_limit();
-  const std::vector<int> cpus = usable_cpus();
+  const std::vector<int> cpus = common::usable_cpus();
   const std::size_t workers =
       options.threads > 0 ? static_cast<std::size_t>(options.threads) : cpus.size();
   common::Stats stats;

@@ -25,7 +25,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -186,7 +185,7 @@ int main(int argc, char** argv) {
   common::raise_descriptor_limit();
   const int loops = options.threads > 0
                         ? options.threads
-                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+                        : common::usable_cpu_count();
   // With --processes the counters live in shared memory, created before the first fork.
   common::Stats local_stats;
   common::Stats& stats = options.processes ? common::create_shared_stats() : local_stats;

@@ -487,9 +487,9 @@ void Server::begin_shutdown() {
 int main(int argc, char** argv) {
   const common::Options options = common::parse_options(argc, argv, kChapter);
   common::init_process(kChapter);
-  const int threads = options.threads > 0  // default: one ring per online core
+  const int threads = options.threads > 0  // default: one ring per usable core
                           ? options.threads
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+                          : common::usable_cpu_count();
   std::vector<std::unique_ptr<uring::Ring>> rings;
   try {  // first, so that a machine without io_uring gets one line and nothing else
     while (rings.size() < static_cast<std::size_t>(threads)) {

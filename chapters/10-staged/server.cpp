@@ -221,7 +221,7 @@ int main(int argc, char** argv) {
   common::raise_descriptor_limit();
   const int cores = options.threads > 0
                         ? options.threads
-                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+                        : common::usable_cpu_count();
   common::Stats stats;
   // /stats "workers": the threads the handler stages may grow to, together.
   common::App app(options, kChapter, stats, 3 * cores + Stages::sleepers(cores));

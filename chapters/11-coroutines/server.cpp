@@ -22,7 +22,6 @@
 
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -187,7 +186,7 @@ int main(int argc, char** argv) {
   common::raise_descriptor_limit();  // 10,000 connections need 10,000 descriptors
   const int loops = options.threads > 0
                         ? options.threads
-                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+                        : common::usable_cpu_count();
   common::Stats stats;
   common::App app(options, kChapter, stats, loops);
   app.report_more([](std::string& json) {

@@ -61,10 +61,9 @@ class [[nodiscard]] Task {
       }
       return ::operator new(bytes);
     }
-    /// Gives the frame's memory back.
-    static void operator delete(void* frame, std::size_t bytes) noexcept {
-      ::operator delete(frame, bytes);
-    }
+    /// Gives the frame's memory back. (The unsized form: clang does not provide the sized global
+    /// operator delete unless built with -fsized-deallocation.)
+    static void operator delete(void* frame) noexcept { ::operator delete(frame); }
   };
 
   /// Takes over @p other's unstarted frame.

@@ -64,9 +64,10 @@ def _pipeline_lua():
 def wrk(url, connections, duration, threads=1, timeout=5, headers=(), pipeline=0, cpus=None,
         server=None):
     """Runs wrk for a whole number of seconds. Returns requests/s, latency percentiles (ms),
-    errors, and what the run cost: the server's CPU seconds (server.cpu_seconds() before and
-    after), its CPU time per request in µs, and how busy wrk itself was (CPU seconds per second
-    per wrk thread: near 1.0, the throughput measured is wrk's, not the server's)."""
+    errors, and what the run cost: the server's CPU seconds (server.cpu_split() before and
+    after), its CPU time per request in µs and the system (kernel) share of that time, and how
+    busy wrk itself was (CPU seconds per second per wrk thread: near 1.0, the throughput measured
+    is wrk's, not the server's)."""
     cmd = ["wrk", f"-t{max(1, min(threads, connections))}", f"-c{connections}", f"-d{int(duration)}s",
            "--timeout", f"{int(timeout)}s", "--latency"]
     for header in headers:
@@ -76,7 +77,7 @@ def wrk(url, connections, duration, threads=1, timeout=5, headers=(), pipeline=0
     cmd.append(url)
     if pipeline:
         cmd += ["--", str(pipeline)]
-    server_before = server.cpu_seconds() if server else 0.0
+    split_before = server.cpu_split() if server else (0.0, 0.0)
     wrk_before = _children_cpu()
     start = time.monotonic()
     proc = procs.spawn(cmd, cpus=cpus, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -108,8 +109,11 @@ def wrk(url, connections, duration, threads=1, timeout=5, headers=(), pipeline=0
     if match:
         result["non2xx"] = int(match.group(1))
     if server is not None:
-        result["server_cpu"] = server.cpu_seconds() - server_before
+        user, system = (after - before for after, before in zip(server.cpu_split(), split_before))
+        result["server_cpu"] = user + system
         result["cpu_us"] = result["server_cpu"] / result["requests"] * 1e6 if result["requests"] else float("nan")
+        # The kernel's share of it: system calls, TCP on loopback, scheduling.
+        result["sys_share"] = system / result["server_cpu"] if result["server_cpu"] > 0 else float("nan")
     result["loadgen_busy"] = (_children_cpu() - wrk_before) / wall / max(1, min(threads, connections))
     return result
 

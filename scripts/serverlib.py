@@ -255,10 +255,21 @@ def cpu_seconds(pid, reaped=True):
 
 def tree_cpu_seconds(root):
     """CPU time of a server: its process and threads, and its children, reaped or live."""
-    total = cpu_seconds(root)
+    return sum(tree_cpu_split(root))
+
+
+def tree_cpu_split(root):
+    """(user, system) CPU seconds of a server, as tree_cpu_seconds() counts them: where its time
+    went, in its own code or in the kernel's on its behalf."""
+    tick = os.sysconf("SC_CLK_TCK")
+    fields = stat_fields(root)
+    user = int(fields[11]) + int(fields[13])  # utime + cutime (reaped children)
+    system = int(fields[12]) + int(fields[14])  # stime + cstime
     for pid in tree_pids(root)[1:]:
         try:
-            total += cpu_seconds(pid, reaped=False)
+            fields = stat_fields(pid)
         except OSError:
             continue  # exited meanwhile: its time moves to its parent's reaped children
-    return total
+        user += int(fields[11])
+        system += int(fields[12])
+    return user / tick, system / tick

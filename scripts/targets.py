@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import procs
-from serverlib import ServerProcess, http_get, load_registry, tree_cpu_seconds, tree_pids
+from serverlib import ServerProcess, http_get, load_registry, tree_cpu_seconds, tree_cpu_split, tree_pids
 
 HOST = "127.0.0.1"
 HELLO = b"Hello, World!"
@@ -111,6 +111,20 @@ class Measured:
         """User plus system CPU of the server's processes and threads so far."""
         return tree_cpu_seconds(self.proc.pid)
 
+    def cpu_split(self, settle=0.05, tries=10):
+        """(user, system) CPU seconds of the server's processes and threads so far, read when
+        two readings settle-seconds apart agree: a forking server's child that exits while the
+        tree is read would otherwise be missed (gone from /proc, not yet in its parent's
+        reaped-children times)."""
+        last = tree_cpu_split(self.proc.pid)
+        for _ in range(tries):
+            time.sleep(settle)
+            now = tree_cpu_split(self.proc.pid)
+            if now == last:
+                break
+            last = now
+        return last
+
     def log_tail(self, lines=3):
         try:
             text = self.errlog.read_text(errors="replace").strip().splitlines()
@@ -122,13 +136,13 @@ class Measured:
 class ListeningServer(ServerProcess, Measured):
     """A binary of this repository that prints the listening line: a chapter, or the floor."""
 
-    def __init__(self, name, cmd, logdir, cpus=None):
+    def __init__(self, name, cmd, logdir, cpus=None, env=None):
         self.name = name
         self.errlog = Path(logdir) / f"{name}.stderr"
         self._err = open(self.errlog, "ab")
         try:
             super().__init__(cmd, spawn=lambda c, **kw: procs.spawn(c, cpus=cpus, **kw),
-                             stderr=self._err, stdin=subprocess.DEVNULL)
+                             stderr=self._err, stdin=subprocess.DEVNULL, env=env)
         except BaseException:
             self._err.close()
             raise
@@ -142,10 +156,10 @@ class ListeningServer(ServerProcess, Measured):
 
 
 class ChapterServer(ListeningServer):
-    def __init__(self, chapter, args, docroot, logdir, cpus=None):
+    def __init__(self, chapter, args, docroot, logdir, cpus=None, env=None):
         self.chapter = chapter
         super().__init__(chapter.name, [str(chapter.binary), "--port", "0", "--docroot", str(docroot),
-                                        *args], logdir, cpus)
+                                        *args], logdir, cpus, env)
 
     def stats(self):
         response = http_get(self.address, "/stats", timeout=5)
@@ -157,9 +171,9 @@ class ChapterServer(ListeningServer):
 class FloorServer(ListeningServer):
     """The kernel floor: one epoll loop, one read and one write per request, no parsing."""
 
-    def __init__(self, bindir, logdir, close=False, cpus=None):
-        super().__init__("floor", [str(Path(bindir) / "floor"), "--port", "0", *(["--close"] if close else [])],
-                         logdir, cpus)
+    def __init__(self, bindir, logdir, close=False, cpus=None, args=(), env=None, name="floor"):
+        super().__init__(name, [str(Path(bindir) / "floor"), "--port", "0", *(["--close"] if close else []),
+                                *args], logdir, cpus, env)
 
 
 NGINX_CONF = """\
@@ -215,7 +229,7 @@ def free_port():
 class NginxServer(Measured):
     """nginx on loopback with a generated config in a temporary directory, as the current user."""
 
-    def __init__(self, workers, logdir, cpus=None):
+    def __init__(self, workers, logdir, cpus=None, env=None):
         binary = nginx_binary()
         if not binary:
             raise RuntimeError("nginx is not installed (scripts/setup.sh bench installs nginx-light)")
@@ -237,7 +251,7 @@ class NginxServer(Measured):
                                               prefix=self.prefix, host=HOST, port=self.port))
             self.cmd = [binary, "-p", str(self.prefix), "-c", str(conf), "-e", str(self.errlog)]
             self.proc = procs.spawn(self.cmd, cpus=cpus, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+                                    stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env)
             self.pid = self.proc.pid
             if self._wait_ready():
                 return

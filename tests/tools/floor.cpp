@@ -23,6 +23,9 @@
 //   --split               each answer written in two send()s: the head, then the body
 //   --file PATH           answer every request with the file PATH (sendfile), one at a time
 //   --copy                with --file: read() the file and send() it, 128 KiB at a time
+//   --linger MS           with --close: a lingering close, as servers that must not lose a
+//                         request's tail do: shutdown(SHUT_WR) after the answer, then hold the
+//                         descriptor until the client closes or MS milliseconds pass (epoll only)
 //
 // It prints "listening on http://HOST:PORT" like a chapter, and exits 0 on SIGTERM or SIGINT.
 
@@ -41,10 +44,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <deque>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,6 +73,7 @@ struct Config {
   bool split = false;
   std::string file;
   bool copy = false;
+  int linger_ms = 0;
 };
 
 // Per descriptor: how far into "\r\n\r\n" the last read ended, bytes a full socket refused, and
@@ -77,7 +84,15 @@ struct Client {
   long files_owed = 0;
   bool head_queued = false;
   off_t file_offset = 0;
+  bool lingering = false;  // --linger: answered and shut down, waiting for the client's close
+  std::uint64_t serial = 0;
 };
+
+std::int64_t now_ms() {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<std::int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+}
 
 [[noreturn]] void die(const char* what) {
   std::fprintf(stderr, "floor: %s: %s\n", what, std::strerror(errno));
@@ -187,6 +202,7 @@ class Floor {
         clients_.resize(static_cast<std::size_t>(client) + 1);
       }
       clients_[static_cast<std::size_t>(client)] = Client{};
+      clients_[static_cast<std::size_t>(client)].serial = ++serials_;
       accepted_.push_back(client);
     }
   }
@@ -268,6 +284,9 @@ class Floor {
   // read means the socket is empty (edge-triggered: the next byte raises a new event).
   bool serve(int fd, bool fin) {
     Client& c = clients_[static_cast<std::size_t>(fd)];
+    if (c.lingering) {
+      return discard(fd);
+    }
     if (!flush(fd, c)) {
       return false;
     }
@@ -289,6 +308,44 @@ class Floor {
     }
   }
 
+  // --linger: what a lingering client still sends is read and dropped; false once it has closed.
+  bool discard(int fd) {
+    for (;;) {
+      const ssize_t got = ::read(fd, buffer_, sizeof buffer_);
+      if (got > 0 || (got < 0 && errno == EINTR)) {
+        continue;
+      }
+      return got < 0 && errno == EAGAIN;
+    }
+  }
+
+  // A client to close: at once, or (--linger, after an answer) half now and the rest later.
+  void finish(int fd) {
+    Client& c = clients_[static_cast<std::size_t>(fd)];
+    if (c_.linger_ms > 0 && c_.close_after && !c.lingering && c.unsent.empty()) {
+      c.lingering = true;
+      ::shutdown(fd, SHUT_WR);
+      lingering_.push_back({now_ms() + c_.linger_ms, fd, c.serial});
+      return;
+    }
+    ::close(fd);
+  }
+
+  // Closes the lingering clients whose time is up; the milliseconds until the next one is due.
+  int expire_lingering() {
+    const std::int64_t now = now_ms();
+    while (!lingering_.empty() && lingering_.front().due <= now) {
+      const Lingering l = lingering_.front();
+      lingering_.pop_front();
+      Client& c = clients_[static_cast<std::size_t>(l.fd)];
+      if (c.lingering && c.serial == l.serial) {
+        ::close(l.fd);
+        c.lingering = false;
+      }
+    }
+    return lingering_.empty() ? -1 : static_cast<int>(lingering_.front().due - now);
+  }
+
   bool stop_requested() {
     signalfd_siginfo info{};
     return ::read(signals_, &info, sizeof info) == static_cast<ssize_t>(sizeof info);
@@ -304,7 +361,8 @@ class Floor {
     ::epoll_ctl(epoll, EPOLL_CTL_ADD, signals_, &event);
     std::vector<epoll_event> ready(256);
     for (;;) {
-      const int n = ::epoll_wait(epoll, ready.data(), static_cast<int>(ready.size()), -1);
+      const int n = ::epoll_wait(epoll, ready.data(), static_cast<int>(ready.size()),
+                                 expire_lingering());
       for (int i = 0; i < n; ++i) {
         const int fd = ready[static_cast<std::size_t>(i)].data.fd;
         if (fd == signals_ && stop_requested()) {
@@ -319,7 +377,12 @@ class Floor {
           }
         } else if (fd != signals_ && !serve(fd, (ready[static_cast<std::size_t>(i)].events &
                                                  (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)) {
-          ::close(fd);  // EOF, an error, or the answer of --close sent
+          if (clients_[static_cast<std::size_t>(fd)].lingering) {
+            clients_[static_cast<std::size_t>(fd)].lingering = false;
+            ::close(fd);  // the lingering client closed
+          } else {
+            finish(fd);  // EOF, an error, or the answer of --close sent
+          }
         }
       }
     }
@@ -405,6 +468,13 @@ class Floor {
   std::string file_head_;
   std::vector<Client> clients_;
   std::vector<int> accepted_;
+  struct Lingering {
+    std::int64_t due;
+    int fd;
+    std::uint64_t serial;
+  };
+  std::deque<Lingering> lingering_;  // in the order they started: one --linger for all
+  std::uint64_t serials_ = 0;
   std::string answers_;
   char buffer_[64 * 1024];
   char chunk_[kFileChunk];
@@ -435,13 +505,19 @@ Config parse(int argc, char** argv) {
       c.file = argv[++i];
     } else if (arg == "--copy") {
       c.copy = true;
+    } else if (arg == "--linger" && has_value) {
+      c.linger_ms = std::atoi(argv[++i]);
     } else {
       std::fprintf(stderr,
                    "usage: floor --port P [--host 127.0.0.1] [--close] [--poller "
                    "epoll|poll|select] [--accept-fcntl] [--defer-accept] [--nagle] "
-                   "[--split] [--file PATH [--copy]]\n");
+                   "[--split] [--file PATH [--copy]] [--linger MS]\n");
       std::exit(2);
     }
+  }
+  if (c.linger_ms > 0 && (!c.close_after || c.poller != "epoll")) {
+    std::fprintf(stderr, "floor: --linger needs --close and the epoll poller\n");
+    std::exit(2);
   }
   if (c.poller != "epoll" && c.poller != "poll" && c.poller != "select") {
     std::fprintf(stderr, "floor: --poller takes epoll, poll or select\n");

@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import experiments  # noqa: E402
 import load  # noqa: E402
 import procs  # noqa: E402
 import targets  # noqa: E402
@@ -56,6 +57,11 @@ def parse_args():
     p.add_argument("--wrk-threads", type=int, help="wrk -t (default: the load generator's CPU count)")
     p.add_argument("--chapter", action="append", default=[], help="only this chapter (repeatable; 4, 04 or 04-polling)")
     p.add_argument("--out", help="output directory (default docs/results, quick: BUILD/bench-quick)")
+    p.add_argument("--experiments", default="all",
+                   help="the experiments of docs/claims.md to run (scripts/experiments.py): all (the default), "
+                   "none, or a comma-separated list of their names (threads,clients,poller,...)")
+    p.add_argument("--no-main", action="store_true", help="skip the main workloads (with --experiments: "
+                   "try an experiment alone; such a run writes to BUILD/bench-quick/ unless --out says otherwise)")
     p.add_argument("--baseline", help="a bin directory of another build (an earlier commit's, say): its "
                    "chapters are measured too, as NAME@baseline, in the same session")
     a = p.parse_args()
@@ -94,7 +100,8 @@ def parse_args():
     build = Path(a.build)
     a.docroot = str(build / "www")
     a.bindir = str(build / "bin")
-    a.out = Path(a.out) if a.out else (build / "bench-quick" if q else ROOT / "docs" / "results")
+    partial = a.no_main or a.experiments != "all"
+    a.out = Path(a.out) if a.out else (build / "bench-quick" if q or partial else ROOT / "docs" / "results")
     return a
 
 
@@ -181,6 +188,13 @@ class Bench(Run):
 
     def plan(self):
         cfg = self.cfg
+        sessions = [] if cfg.no_main else self.main_plan()
+        # The experiments of docs/claims.md come last, on servers of their own (floor variants).
+        wanted = None if cfg.experiments == "all" else set(cfg.experiments.split(",")) - {"none"}
+        return sessions + experiments.Experiments(self, Step, Session).plan(wanted)
+
+    def main_plan(self):
+        cfg = self.cfg
         sessions = []
         # Every server in turn on one workload, then the next workload: a ratio then compares runs
         # made seconds apart, not minutes, on a machine whose speed drifts with its neighbours'.
@@ -265,7 +279,7 @@ class Bench(Run):
         # wrk times a pipelined burst as a whole, not each request of it: no latency for those.
         timed = not kwargs.get("pipeline")
         for metric, key in (("rps", "rps"), ("p50_ms", "p50"), ("p99_ms", "p99"), ("cpu_us", "cpu_us"),
-                            ("loadgen_busy", "loadgen_busy")):
+                            ("sys_share", "sys_share"), ("loadgen_busy", "loadgen_busy")):
             if timed or metric not in ("p50_ms", "p99_ms"):
                 self.record(t, workload, param, metric, r[key])
         self.record(t, workload, param, "errors", r["errors"] + r["non2xx"])
@@ -466,8 +480,12 @@ def main():
     bench.save(out)
     bench_report.write_markdown(bench, out / "bench.md")
     plots = bench_plots.plot(bench, out)
+    import claims  # docs/claims.md from the same files (a trial run's page stays beside its data)
+
+    official = out.resolve() == (ROOT / "docs" / "results").resolve()
+    claims.write(out, page=claims.PAGE if official else out / "claims.md")
     print(f"\nDone in {fmt_duration(bench.elapsed)}. Results: {out}/bench.md, bench.csv, bench.json, "
-          + ", ".join(p.name for p in plots))
+          + ", ".join(p.name for p in plots) + f"; the claims: {claims.PAGE if official else out / 'claims.md'}")
     print()
     print(bench_report.headline_text(bench))
     return 0

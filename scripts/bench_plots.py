@@ -31,7 +31,7 @@ def plot(run, outdir):
     palette = [plt.cm.tab10(i) for i in range(10) if i not in (2, 7)]  # green is the floor's, gray nginx's
     palette += [plt.cm.tab20(i) for i in range(1, 20, 2) if i not in (5, 15)]
     colors = {t.name: palette[i % len(palette)] for i, t in enumerate(chapters)}
-    for i, t in enumerate(t for t in run.targets if t.kind == "nginx"):
+    for i, t in enumerate(t for t in run.servers() if t.kind == "nginx"):
         colors[t.name] = ["black", "dimgray", "darkgray", "silver"][i % 4]
     colors[FLOOR] = FLOOR_STYLE["color"]
     cfg = run.cfg
@@ -68,7 +68,7 @@ def throughput(path, run, plt, matplotlib, colors, subtitle):
     cfg = run.cfg
     fig, ax = plt.subplots(figsize=(9, 5.5))
     chapters = run.chapters()
-    for t in run.targets:
+    for t in run.servers():
         ns = run.levels(t.name)
         if not ns:
             continue
@@ -116,7 +116,7 @@ def cpu_per_request(path, run, plt, matplotlib, colors, subtitle):
     """Three panels of horizontal bars (keep-alive, pipelined, close), each with the floor's line.
     A panel whose bars span more than 20x has a log scale, so that the small ones stay readable."""
     cfg = run.cfg
-    servers = [t for t in run.targets if t.kind != "floor"]
+    servers = [t for t in run.servers() if t.kind != "floor"]
     fig, axes = plt.subplots(1, 3, figsize=(11.5, 0.42 * len(servers) + 2.4), sharey=True)
     for ax, (workload, param, title) in zip(axes, _workloads(cfg)):
         values = [run.median(t.name, workload, param, "cpu_us") for t in servers]
@@ -189,7 +189,7 @@ def blocking(path, run, plt, matplotlib, colors, subtitle):
 
 
 def bars(path, workload, param, metric, show, xlabel, title, run, plt, matplotlib, colors, subtitle):
-    rows = [(t, run.median(t.name, workload, param, metric)) for t in run.targets]
+    rows = [(t, run.median(t.name, workload, param, metric)) for t in run.servers()]
     rows = [(t, v) for t, v in rows if v is not None]
     if not rows:
         return None

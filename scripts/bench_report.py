@@ -285,7 +285,7 @@ def write_markdown(run, path):
         f"{cfg.pipeline_conns} connections; Connection: close on {cfg.close_conns} (a new connection per "
         "request: accept, set-up and tear-down included).\n")
     rows = []
-    for t in run.targets:
+    for t in run.servers():
         row = [t.name, str(t.workers)]
         for workload, param in [("keep-alive", n) for n in cfg.levels] + [("pipelined", cfg.pipeline_depth),
                                                                             ("close", cfg.close_conns)]:
@@ -301,7 +301,7 @@ def write_markdown(run, path):
     add(f"`wrk -t{cfg.wrk_threads} -c N -d {cfg.duration}s --latency`, GET /, connections kept open: requests/s "
         "(and the ratio to the nginx with the same workers), then p50 / p99.\n")
     rows = []
-    for t in run.targets:
+    for t in run.servers():
         row = [t.name, str(t.workers)]
         for n in cfg.levels:
             v = run.median(t.name, "keep-alive", n, "rps")
@@ -325,7 +325,7 @@ def write_markdown(run, path):
         "segment. nginx writes each response as it is made, so it makes about one `writev()` per request. "
         "`test_pipeline_order.py` checks that a pipelined burst is answered with fewer writes than requests (and that the lock-step chapters write each answer alone).\n")
     rows = []
-    for t in run.targets:
+    for t in run.servers():
         v = run.median(t.name, "pipelined", depth, "rps")
         rows.append([t.name, fmt_int(v) + busy_mark(run, t.name, "pipelined", depth), fmt_ratio(run.ratio(t, "pipelined", depth, "rps")),
                      fmt_us(run.median(t.name, "pipelined", depth, "cpu_us")), fmt_ratio(run.vs_floor(t, "pipelined", depth))])
@@ -338,7 +338,7 @@ def write_markdown(run, path):
         f"after the response, so this measures accept, set-up and tear-down. System calls per connection: "
         f"`strace -f -c` over {cfg.closes:,} such connections from a small Python client.\n")
     rows = []
-    for t in run.targets:
+    for t in run.servers():
         per = run.metrics(t.name, "syscalls-close", "syscall:")
         calls = ", ".join(f"{k} {v:.2f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1]) if v and v >= 0.05)
         total = run.median(t.name, "syscalls-close", cfg.closes, "syscalls_per_conn")
@@ -381,7 +381,7 @@ def write_markdown(run, path):
         "column. Only chapters whose model claims c10k, and their nginx; `make tour` measures 02 and 03 the "
         "same way, at 1,000 connections.\n")
     rows = []
-    for t in run.targets:
+    for t in run.servers():
         per = idle_per_conn(run, t.name)
         if per is None:
             continue
@@ -402,7 +402,7 @@ def write_markdown(run, path):
         "`voluntary_ctxt_switches` and `nonvoluntary_ctxt_switches` in `/proc`, in separate runs without "
         "strace. Work submitted through io_uring is not a system call: strace sees only `io_uring_enter`.\n")
     rows = []
-    for t in run.targets:
+    for t in run.servers():
         total = syscalls(run, t.name)
         if total is None and syscalls(run, t.name, "vol_cs_per_req") is None:
             continue

@@ -35,7 +35,7 @@ class Target:
 
     def __init__(self, name, kind, model, workers, twin=None, caps=None, cpus=None):
         self.name = name
-        self.kind = kind  # "chapter", "nginx" or "floor"
+        self.kind = kind  # "chapter", "nginx", "floor", or "experiment" (a variant of the floor)
         self.model = model
         self.workers = workers
         self.twin = twin  # the nginx it is compared with (chapters)
@@ -80,6 +80,11 @@ class Run:
 
     def chapters(self):
         return [t for t in self.targets if t.kind == "chapter"]
+
+    def servers(self):
+        """The servers of the main workloads: chapters, nginx and the floor (not the experiments'
+        variants of the floor)."""
+        return [t for t in self.targets if t.kind in ("chapter", "nginx", "floor")]
 
     def median(self, name, workload, param, metric):
         values = [v for v in self.values.get((name, workload, param, metric), []) if not math.isnan(v)]

@@ -29,7 +29,7 @@ help:
 	@echo "make attacks         slowhttptest (slowloris, slow body, slow read), ab and h2load against every chapter, verdicts checked (~5 min)"
 	@echo "make fuzz            fuzz the HTTP parser (libFuzzer, clang) for SECONDS=60 seconds, in $(BUILD)-fuzz/"
 	@echo "make tour            build, then show every chapter under the same small load and probes, in one table (~1 min once built)"
-	@echo "make bench           build, then measure every chapter against nginx and the kernel floor (~20 min): docs/results/"
+	@echo "make bench           build, then measure every chapter against nginx and the kernel floor and run the claims' experiments (~45 min): docs/results/, docs/claims.md"
 	@echo "                     (QUICK=1: a smoke run of about 2 min; CORES=N: servers on N CPUs, wrk on the rest)"
 	@echo "make bench-tools     pack wrk, nginx, strace and taskset with their libraries, for a machine with no package registry"
 	@echo "make profile CH=NN   build, then record chapter NN under load with perf: where its CPU goes, and a flame graph (CH=all: every chapter)"

@@ -290,7 +290,7 @@ def results_section(page, run, has_results_page):
     name = page.chapter["name"]
     out = ["## Measured by make bench", ""]
     if run is None:
-        out.append("No measurements yet: `make bench` (about 20 minutes) measures every chapter against "
+        out.append("No measurements yet: `make bench` (about 45 minutes) measures every chapter against "
                    "nginx and the kernel floor and writes `docs/results/`; the next `make docs` shows this "
                    "chapter's numbers and plot here.")
         return "\n".join(out)
@@ -449,9 +449,7 @@ def insert_results(page, run, has_results_page, claim_rows=()):
     section = results_section(page, run, has_results_page)
     mine = [r for r in claim_rows if page.chapter["name"][:2] in r.chapters]
     if mine:
-        section += ("
-
-The classic articles' claims that this chapter tests, with their numbers and verdicts, "
+        section += ("\n\nThe classic articles' claims that this chapter tests, with their numbers and verdicts, "
                     "are in [the claims ledger](@ref claims): " +
                     "; ".join(f"{r.id} ({r.verdict})" for r in mine) + ".")
     insert_before_exercises(page, section)

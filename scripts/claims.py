@@ -133,15 +133,25 @@ def claims(d):
                           d.m("06", "syscalls", cfg.requests, "nonvol_cs_per_req")) if v is not None)
     cs7 = sum(v for v in (d.m("07", "syscalls", cfg.requests, "vol_cs_per_req"),
                           d.m("07", "syscalls", cfg.requests, "nonvol_cs_per_req")) if v is not None)
-    t8_6, t8_7 = d.m("06", "threads", 8, "cpu_us"), d.m("07", "threads", 8, "cpu_us")
+    by_n = {n: ratio(d.m("06", "threads", n, "cpu_us"), d.m("07", "threads", n, "cpu_us")) for n in (1, 2, 4, 8)}
+    by_n = {n: v for n, v in by_n.items() if v is not None}
     r = ratio(cpu6, cpu7)
     if have(r):
         c.measured = (f"CPU per keep-alive request {fmt_us(cpu6)} against {fmt_us(cpu7)} ({x(r)}); system calls "
                       f"per request {num(sc6)} against {num(sc7)}; context switches per request {num(cs6, 3)} against "
-                      f"{num(cs7, 3)}; with 8 workers and 8 loops {fmt_us(t8_6)} against {fmt_us(t8_7)}")
+                      f"{num(cs7, 3)}; with 1, 2, 4, 8 workers and loops: "
+                      f"{', '.join(x(v) for v in by_n.values())} the CPU")
         c.verdict = CAVEAT if r >= 1.3 else NOT_HELD if r < 1.1 else CAVEAT
-        c.why = ("measured with every thread on one server core: the part of the argument about a connection "
-                 "visiting cold caches on other cores needs a machine with cores to spare (`make bench CORES=N`)")
+        c.why = (f"{x(ratio(sc6, sc7))} the system calls and {x(ratio(cs6, cs7))} the context switches per request, "
+                 "at one worker each; measured with every thread on one server core, so the part of the argument "
+                 "about a connection visiting cold caches on other cores needs a machine with cores to spare "
+                 "(`make bench CORES=N`)")
+        if by_n and min(by_n.values()) < 1.1:
+            n = min(by_n, key=by_n.get)
+            c.why = (f"the gap depends on the worker count: 06's own CPU per request goes from "
+                     f"{fmt_us(d.m('06', 'threads', 1, 'cpu_us'))} with one worker to "
+                     f"{fmt_us(d.m('06', 'threads', n, 'cpu_us'))} with {n}, where it is {x(by_n[n])} 07's, which "
+                     "this run does not explain; " + c.why)
         if r < 1.3:
             c.why = f"only {x(r)} here, under the 1.3x that would make it 'much better'; " + c.why
     rows.append(c)
@@ -159,7 +169,12 @@ def claims(d):
                       f"{fmt_int(per_core)} requests per server core-second; measured {fmt_int(rps)}/s with the "
                       f"load generator {pct(busy)} busy on its one core; pipelined x{cfg.pipeline_depth}: "
                       f"{fmt_int(piped)}/s")
-        if per_core >= 100_000 or (piped or 0) >= 100_000:
+        if rps >= 100_000:
+            c.verdict = HELD
+            c.why = ("on one server core, with keep-alive connections and a trivial answer; the load generator was "
+                     "the limit, so the server has room to spare. What the article's \"easily\" leaves out is that "
+                     f"{pct(sys7)} of that CPU is the kernel's TCP work on loopback, which no server design removes")
+        elif per_core >= 100_000 or (piped or 0) >= 100_000:
             c.verdict = CAVEAT
             c.why = ("one server core's worth of CPU covers it, but a closed-loop client on the one other core "
                      "cannot send that many: the measured rate is the load generator's ceiling. Measuring it "
@@ -213,10 +228,12 @@ def claims(d):
                       f"chapter 01 spends {num(polls)} of its {num(total1)} system calls per request in the poll() "
                       "that SO_RCVTIMEO would replace")
         c.verdict = CAVEAT
-        c.why = (f"each saves what it promises (accept4 {num(sf - s4)} calls per connection, a "
-                 f"{pct(1 - ratio(u4, uf)) if ratio(u4, uf) else '-'} change in CPU that is within the noise; "
-                 "deferred accept every silent client's descriptor); a receive timeout cannot be woken by the "
-                 "shutdown signal, which is why chapters 01-03 wait in poll() and pay that call")
+        change = 1 - u4 / uf
+        cpu_text = (f"a {abs(change):.0%} difference in CPU, within the noise" if abs(change) < 0.1 else
+                    f"{abs(change):.0%} {'less' if change > 0 else 'more'} CPU per connection")
+        c.why = (f"each saves what it promises: accept4() {num(sf - s4)} system calls per connection ({cpu_text}), "
+                 "deferred accept every silent client's descriptor and wake-up; but a receive timeout cannot be "
+                 "woken by the shutdown signal, which is why chapters 01-03 wait in poll() and pay that call")
     rows.append(c)
 
     # 6 -------------------------------------------------------------------------------------
@@ -250,30 +267,35 @@ def claims(d):
     # 7 -------------------------------------------------------------------------------------
     c = Claim("7", "voras", "A single event loop (SPED) uses one core, and a non-uniform payload makes its "
               "latency jitter.", f"{chapter_link('04')}: experiment {exp_link('payload-mix')}; "
-              "tests/blackbox/test_capabilities.py::test_multicore (both ways)", chapters=("04",))
+              "`test_capabilities.py::test_multicore` (both ways)", chapters=("04",))
     a, b = d.m("04", "payload-mix", 0, "p99_ms"), d.m("04", "payload-mix", 100, "p99_ms")
-    a10, b10 = d.m("10", "payload-mix", 0, "p99_ms"), d.m("10", "payload-mix", 100, "p99_ms")
+    others = {n: ratio(d.m(n, "payload-mix", 100, "p99_ms"), d.m(n, "payload-mix", 0, "p99_ms")) for n in ("05", "10")}
     if have(a, b):
         c.measured = (f"GET / p99 {fmt_ms(a)} alone, {fmt_ms(b)} beside 100/s of 1 ms requests ({x(ratio(b, a))}); "
-                      f"chapter 10, which runs them on a stage of their own: {fmt_ms(a10)} and {fmt_ms(b10)}; one "
+                      f"05 and 10, which run them on other threads: {x(others['05'])} and {x(others['10'])}; one "
                       "core: the suite's multi-core test")
-        c.verdict = HELD if ratio(b, a) >= 2 else NOT_HELD
-        c.why = "a 1 ms request holds the loop, and every request behind it waits"
+        c.verdict = CAVEAT if ratio(b, a) >= 1.5 else NOT_HELD
+        c.why = ("a 1 ms request holds the loop, and the requests behind it wait. But on one server core the models "
+                 "that move the costly work to other threads jitter too (see the measured column): the costly "
+                 "requests take the one CPU from everyone. Telling the loop's own head-of-line blocking apart "
+                 "needs cores to spare. The rule: a rise of 1.5x or more in p99, well above the ~15% that "
+                 "separates the chapters' p99 alone")
     rows.append(c)
 
     # 8 -------------------------------------------------------------------------------------
     c = Claim("8", "voras", "SEDA's message passing costs more than the work when each stage does little.",
-              f"{chapter_link('10')} with and without --grouped, against {chapter_link('04')}: {RESULTS}",
+              f"{chapter_link('10')} with and without `--grouped`, against {chapter_link('04')}: {RESULTS}",
               chapters=("10",))
     c10, cg, c4 = d.m("10", "keep-alive", k, "cpu_us"), d.m("10-staged+grouped", "keep-alive", k, "cpu_us"), \
         d.m("04", "keep-alive", k, "cpu_us")
     s10, sg = d.m("10", "syscalls", cfg.requests, "syscalls_per_req"), d.m("10-staged+grouped", "syscalls",
                                                                            cfg.requests, "syscalls_per_req")
+    p10, p4 = d.m("10", "pipelined", cfg.pipeline_depth, "rps"), d.m("04", "pipelined", cfg.pipeline_depth, "rps")
     if have(c10, c4):
         r = c10 / c4
         c.measured = (f"CPU per GET / {fmt_us(c10)} through the stages, {fmt_us(cg)} answered on the I/O thread "
-                      f"(--grouped), {fmt_us(c4)} in chapter 04 ({x(r)}); system calls per request {num(s10)} "
-                      f"against {num(sg)}")
+                      f"(`--grouped`), {fmt_us(c4)} in chapter 04 ({x(r)}); system calls per request {num(s10)} "
+                      f"against {num(sg)}; pipelined x{cfg.pipeline_depth} {fmt_int(p10)}/s against 04's {fmt_int(p4)}/s")
         c.verdict = HELD if r >= 1.5 else CAVEAT if r >= 1.1 else NOT_HELD
         c.why = ("GET / is the stage that does little; Welsh's own answer, grouping cheap stages onto one thread, "
                  "brings it back near the single loop")
@@ -300,14 +322,15 @@ def claims(d):
     # 10 ------------------------------------------------------------------------------------
     c = Claim("10", "voras", "Symmetric loops (SYMPED) have a hard CPU ceiling, and their latency still varies "
               "with the payload.", f"{chapter_link('08')}: experiment {exp_link('payload-mix')}; "
-              "tests/blackbox/test_capabilities.py::test_multicore", chapters=("08",))
+              "`test_capabilities.py::test_multicore`", chapters=("08",))
     a, b = d.m("08", "payload-mix", 0, "p99_ms"), d.m("08", "payload-mix", 100, "p99_ms")
     if have(a, b):
         c.measured = (f"GET / p99 {fmt_ms(a)} alone, {fmt_ms(b)} beside 100/s of 1 ms requests ({x(ratio(b, a))}), "
                       "one loop per server core; the ceiling (N loops use at most N cores, and more than one): "
                       "the suite's multi-core test")
-        c.verdict = HELD if ratio(b, a) >= 2 else NOT_HELD
-        c.why = "within a loop it is chapter 04: a costly request delays the others that the kernel gave that loop"
+        c.verdict = CAVEAT if ratio(b, a) >= 1.5 else NOT_HELD
+        c.why = ("within a loop it is chapter 04: a costly request delays the others that the kernel gave that "
+                 "loop. The ceiling holds by construction; the jitter has the caveat of claim 7, on one core")
     rows.append(c)
 
     # 11 ------------------------------------------------------------------------------------
@@ -375,14 +398,14 @@ def claims(d):
         fell = all(v > 0 for v in blocking.values())
         held = all(v == 0 for v in loops.values())
         c.verdict = CAVEAT if fell and held else NOT_HELD
-        c.why = (f"the thread and process servers fall once the attack passes their cap (--max-clients "
+        c.why = (f"the thread and process servers fall once the attack passes their cap (`--max-clients` "
                  f"{d.attacks.get('max_clients')}); they stop answering, they do not crash. The event loops hold "
                  "because they have request timeouts, not only because they are loops")
     rows.append(c)
 
     # 13 ------------------------------------------------------------------------------------
     c = Claim("13", "loop", "Blocking work must leave the loop.", f"{RESULTS} (GET / with 8 sleeps in flight); "
-              "tests/blackbox/test_capabilities.py::test_isolates_blocking_work", chapters=("04", "05", "06"))
+              "`test_capabilities.py::test_isolates_blocking_work`", chapters=("04", "05", "06"))
     loops = {n: d.m(n, "blocking", cfg.block_conns, "p99_ms") for n in ("04", "07", "08", "09", "11")}
     pools = {n: d.m(n, "blocking", cfg.block_conns, "p99_ms") for n in ("05", "06", "10")}
     loops = {n: v for n, v in loops.items() if v is not None}
@@ -392,8 +415,9 @@ def claims(d):
                       f"{', '.join(f'{n} {fmt_ms(v)}' for n, v in loops.items())}; models that hand them off "
                       f"{', '.join(f'{n} {fmt_ms(v)}' for n, v in pools.items())}")
         c.verdict = CAVEAT if max(pools.values()) * 10 <= min(loops.values()) else NOT_HELD
-        c.why = ("it stays out only while the pool has a free worker: the threads experiment shows 07 with 8 loops "
-                 "absorbing 8 sleeps the same way, and a pool of N stalls at N sleeps")
+        c.why = (f"more loops only dilute it (07 with 1 and 8 loops: {fmt_ms(b1[0])} and {fmt_ms(b1[3])} in the "
+                 "threads experiment); what keeps it out is a pool with a free worker, and a pool of N stalls "
+                 "once N blocking requests are in it")
     rows.append(c)
 
     # 14 ------------------------------------------------------------------------------------
@@ -514,14 +538,12 @@ def experiment_tables(d):
     rows = []
     for short in ("02", "03", "04"):
         for n in (2, 4, 16, 256):
-            v = [d.m(short, "clients", n, m) for m in ("rps", "cpu_us", "sys_share", "p99_ms", "vol_cs_per_req",
-                                                        "nonvol_cs_per_req")]
+            v = [d.m(short, "clients", n, m) for m in ("rps", "cpu_us", "sys_share", "p99_ms")]
             if v[0] is not None:
-                rows.append([d.full(short), str(n), fmt_int(v[0]), fmt_us(v[1]), pct(v[2]), fmt_ms(v[3]),
-                             num(v[4], 3), num(v[5], 3)])
+                rows.append([d.full(short), str(n), fmt_int(v[0]), fmt_us(v[1]), pct(v[2]), fmt_ms(v[3])])
     table("clients", "clients: a process or a thread per client, past the cores",
           "Keep-alive GET / with N clients (the server has one CPU).",
-          ["Server", "clients", "req/s", "CPU/req", "system", "p99", "voluntary cs/req", "involuntary cs/req"], rows)
+          ["Server", "clients", "req/s", "CPU/req", "system", "p99"], rows)
 
     rows = []
     for short in ("04", "05", "08", "10", "11"):
@@ -656,9 +678,9 @@ def render(run, attacks):
         "|---|---|---|---|---|",
     ]
     for r in rows:
-        out.append(f"| {r.id} | {r.claim} *({ARTICLES[r.article][0]})* | {r.tested_by} | {r.measured or '-'} | "
+        out.append(f"| {r.id} | {r.claim} ({ARTICLES[r.article][0]}) | {r.tested_by} | {r.measured or '-'} | "
                    f"**{r.verdict}** |")
-    out += ["", "## Why each verdict", ""]
+    out += ["", "## Why each verdict {#claims-why}", ""]
     for article, (short, _) in ARTICLES.items():
         mine = [r for r in rows if r.article == article]
         out += [f"### The {short} article" if article in ("tpc", "loop", "nonblocking") else f"### {short}", ""]
@@ -666,11 +688,11 @@ def render(run, attacks):
             why = r.why or "this run has no value for it (bench.json's notes say why)"
             out.append(f"- **{r.id}. {r.verdict.capitalize()}.** {why[0].upper()}{why[1:]}.")
         out.append("")
-    out += ["## The experiments", "",
+    out += ["## The experiments {#claims-experiments}", "",
             "Run by `make bench` after its main workloads, on the same CPUs (`scripts/experiments.py`). The floor's "
             "variants are `tests/tools/floor.cpp` with one flag changed each.", "",
             experiment_tables(d), ]
-    out += ["## How this page is made", "",
+    out += ["## How this page is made {#claims-how}", "",
             "`make bench` measures, writes `docs/results/`, then runs `scripts/claims.py --from docs/results`, "
             "which writes this page; `make attacks` runs it again for the attack rows. The rules that turn numbers "
             "into verdicts are in that script, one beside each claim, with the thresholds named in the text above. "

@@ -8,8 +8,8 @@ main workloads and in the same run, so that its numbers and theirs compare:
 
   threads      06 and 07 with 1, 2, 4 and 8 workers or loops: keep-alive GET / (256 connections),
                and 07's GET / latency with 8 /sleep requests in flight
-  clients      02, 03 and 04 at 2, 4, 16 and 256 keep-alive clients: CPU per request, the
-               kernel's share of it, context switches per request
+  clients      02, 03 and 04 at 2, 4, 16 and 256 keep-alive clients: CPU per request and the
+               kernel's share of it
   payload-mix  GET / latency at a fixed rate (an open loop), alone and with 100 requests/s of
                about 1 ms of computation each beside it, on 04, 05, 08, 10 and 11
   poller       the floor waiting in epoll_wait(), poll() and select() with 10, 1,000 and
@@ -188,7 +188,9 @@ class Experiments:
             for n in CLIENT_COUNTS:
                 def run(srv, t=t, n=n):
                     self.warm(srv, n)
-                    return self._wrk(t, srv, "clients", n, n, switches=True)
+                    # No context switches here: a process or thread per client exits with its
+                    # client, taking its counts with it (the main workloads read them while alive).
+                    return self._wrk(t, srv, "clients", n, n)
                 sessions.append(self.Session(t, rep, [self.Step(f"keep-alive, {n} clients",
                                                                 self.cfg.duration + self.cfg.warmup + 0.5, run)],
                                              self.chapter_starter(t)))

@@ -113,7 +113,10 @@ coro::Task serve(coro::Loop& loop, common::Fd socket, const common::App& app,
     if (read == Read::kFailed) {
       co_return;
     }
-    static_cast<void>(protocol.answer(Clock::now()));
+    // answer() stops at the output cap with requests still unanswered. If the send below empties
+    // the output, they are answered on the next round, not after a wait for input that may never
+    // come (the client sent them all already).
+    const bool capped = protocol.answer(Clock::now());
     if (woken.why == Wait::kTimeout) {
       protocol.expired(Clock::now());  // judged on what arrived, even while the loop was busy
     }
@@ -125,7 +128,7 @@ coro::Task serve(coro::Loop& loop, common::Fd socket, const common::App& app,
     woken = {};
     switch (protocol.next(Clock::now())) {
       case Next::kRead:
-        if (read == Read::kDrained) {
+        if (read == Read::kDrained && !capped) {
           woken = co_await loop.readable(fd, protocol.deadline());
         }
         break;
@@ -184,9 +187,7 @@ int main(int argc, char** argv) {
   const common::Options options = common::parse_options(argc, argv, kChapter);
   common::init_process(kChapter);
   common::raise_descriptor_limit();  // 10,000 connections need 10,000 descriptors
-  const int loops = options.threads > 0
-                        ? options.threads
-                        : common::usable_cpu_count();
+  const int loops = options.threads > 0 ? options.threads : common::usable_cpu_count();
   common::Stats stats;
   common::App app(options, kChapter, stats, loops);
   app.report_more([](std::string& json) {

@@ -125,3 +125,17 @@ def test_pipelined_burst_and_the_writes_it_costs(chapter, server):
         assert segments <= depth // 4, f"{segments} segments for {depth} pipelined answers: written one by one"
     else:
         assert segments >= depth * 3 // 4, f"{segments} segments for {depth} answers: the lock-step model gathers?"
+
+
+def test_requests_behind_an_answer_over_the_output_cap_are_answered(server, big_file):
+    """A server stops answering pipelined requests while its output holds more than it allows
+    (kOutputCap, 1 MiB): big.bin is 4 MiB. When the kernel then takes the whole file at once, as it
+    can for a client with a big receive window, the requests behind it are already in the server's
+    hands and no more input will come: they must be answered without waiting for any."""
+    with server.connect(timeout=3, rcvbuf=4 << 20) as sock:
+        reader = Reader(sock)
+        for _ in range(3):
+            pipeline(sock, ["/static/big.bin", "/"])
+            time.sleep(0.2)  # the file leaves while the client is not reading
+            assert reader.read().body == big_file
+            assert reader.read().body == b"Hello, World!", "the request behind a big answer waits"

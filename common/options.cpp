@@ -270,6 +270,8 @@ std::vector<int> usable_cpus() {
   return cpus;
 }
 
-int usable_cpu_count() { return static_cast<int>(usable_cpus().size()); }
+int usable_cpu_count() {
+  return static_cast<int>(usable_cpus().size());
+}
 
 }  // namespace common

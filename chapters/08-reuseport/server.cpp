@@ -183,9 +183,7 @@ int main(int argc, char** argv) {
   const common::Options options = common::parse_options(argc, argv, kChapter);
   common::init_process(kChapter);
   common::raise_descriptor_limit();
-  const int loops = options.threads > 0
-                        ? options.threads
-                        : common::usable_cpu_count();
+  const int loops = options.threads > 0 ? options.threads : common::usable_cpu_count();
   // With --processes the counters live in shared memory, created before the first fork.
   common::Stats local_stats;
   common::Stats& stats = options.processes ? common::create_shared_stats() : local_stats;

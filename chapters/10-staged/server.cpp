@@ -219,9 +219,7 @@ int main(int argc, char** argv) {
   const common::Options options = common::parse_options(argc, argv, kChapter);
   common::init_process(kChapter);
   common::raise_descriptor_limit();
-  const int cores = options.threads > 0
-                        ? options.threads
-                        : common::usable_cpu_count();
+  const int cores = options.threads > 0 ? options.threads : common::usable_cpu_count();
   common::Stats stats;
   // /stats "workers": the threads the handler stages may grow to, together.
   common::App app(options, kChapter, stats, 3 * cores + Stages::sleepers(cores));

@@ -44,13 +44,13 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdint>
-#include <deque>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -361,8 +361,8 @@ class Floor {
     ::epoll_ctl(epoll, EPOLL_CTL_ADD, signals_, &event);
     std::vector<epoll_event> ready(256);
     for (;;) {
-      const int n = ::epoll_wait(epoll, ready.data(), static_cast<int>(ready.size()),
-                                 expire_lingering());
+      const int n =
+          ::epoll_wait(epoll, ready.data(), static_cast<int>(ready.size()), expire_lingering());
       for (int i = 0; i < n; ++i) {
         const int fd = ready[static_cast<std::size_t>(i)].data.fd;
         if (fd == signals_ && stop_requested()) {

@@ -56,11 +56,16 @@ TEST(ParseArguments, Port) {
   EXPECT_EQ(valid({"--port", "0"}).port, 0);
   EXPECT_EQ(valid({"--port=9000"}).port, 9000);
   EXPECT_EQ(valid({"--port", "65535"}).port, 65535);
-  EXPECT_EQ(invalid({"--port", "65536"}), "invalid value '65536' for --port: it takes a whole number from 0 to 65535");
-  EXPECT_EQ(invalid({"--port=-1"}), "invalid value '-1' for --port: it takes a whole number from 0 to 65535");
-  EXPECT_EQ(invalid({"--port", "80x"}), "invalid value '80x' for --port: it takes a whole number from 0 to 65535");
-  EXPECT_EQ(invalid({"--port", ""}), "invalid value '' for --port: it takes a whole number from 0 to 65535");
-  EXPECT_EQ(invalid({"--port="}), "invalid value '' for --port: it takes a whole number from 0 to 65535");
+  EXPECT_EQ(invalid({"--port", "65536"}),
+            "invalid value '65536' for --port: it takes a whole number from 0 to 65535");
+  EXPECT_EQ(invalid({"--port=-1"}),
+            "invalid value '-1' for --port: it takes a whole number from 0 to 65535");
+  EXPECT_EQ(invalid({"--port", "80x"}),
+            "invalid value '80x' for --port: it takes a whole number from 0 to 65535");
+  EXPECT_EQ(invalid({"--port", ""}),
+            "invalid value '' for --port: it takes a whole number from 0 to 65535");
+  EXPECT_EQ(invalid({"--port="}),
+            "invalid value '' for --port: it takes a whole number from 0 to 65535");
 }
 
 TEST(ParseArguments, LastValueWins) {
@@ -81,8 +86,10 @@ TEST(ParseArguments, ThreadsOnlyWhereTheChapterHasThem) {
   EXPECT_EQ(valid({"--threads", "4"}, kEverything).threads, 4);
   EXPECT_EQ(valid({"--threads=1"}, kEverything).threads, 1);
   EXPECT_EQ(valid({"--threads", "1024"}, kEverything).threads, 1024);
-  EXPECT_EQ(invalid({"--threads", "0"}, kEverything), "invalid value '0' for --threads: it takes a whole number from 1 to 1024");
-  EXPECT_EQ(invalid({"--threads", "1025"}, kEverything), "invalid value '1025' for --threads: it takes a whole number from 1 to 1024");
+  EXPECT_EQ(invalid({"--threads", "0"}, kEverything),
+            "invalid value '0' for --threads: it takes a whole number from 1 to 1024");
+  EXPECT_EQ(invalid({"--threads", "1025"}, kEverything),
+            "invalid value '1025' for --threads: it takes a whole number from 1 to 1024");
 }
 
 TEST(ParseArguments, Timeouts) {
@@ -91,13 +98,20 @@ TEST(ParseArguments, Timeouts) {
   EXPECT_EQ(valid({"--idle-timeout", "0.001"}).idle_timeout, 1ms);
   EXPECT_EQ(valid({"--idle-timeout", "86400"}).idle_timeout, 86'400'000ms);
   EXPECT_EQ(valid({"--request-timeout", "1.25"}).request_timeout, 1250ms);
-  EXPECT_EQ(invalid({"--idle-timeout", "0"}), "invalid value '0' for --idle-timeout: it takes seconds, from 0.001 to 86400");
-  EXPECT_EQ(invalid({"--idle-timeout", "0.0009"}), "invalid value '0.0009' for --idle-timeout: it takes seconds, from 0.001 to 86400");
-  EXPECT_EQ(invalid({"--idle-timeout", "86401"}), "invalid value '86401' for --idle-timeout: it takes seconds, from 0.001 to 86400");
-  EXPECT_EQ(invalid({"--idle-timeout", "-1"}), "invalid value '-1' for --idle-timeout: it takes seconds, from 0.001 to 86400");
-  EXPECT_EQ(invalid({"--idle-timeout", "nan"}), "invalid value 'nan' for --idle-timeout: it takes seconds, from 0.001 to 86400");
-  EXPECT_EQ(invalid({"--idle-timeout", "1s"}), "invalid value '1s' for --idle-timeout: it takes seconds, from 0.001 to 86400");
-  EXPECT_EQ(invalid({"--request-timeout", "0"}), "invalid value '0' for --request-timeout: it takes seconds, from 0.001 to 86400");
+  EXPECT_EQ(invalid({"--idle-timeout", "0"}),
+            "invalid value '0' for --idle-timeout: it takes seconds, from 0.001 to 86400");
+  EXPECT_EQ(invalid({"--idle-timeout", "0.0009"}),
+            "invalid value '0.0009' for --idle-timeout: it takes seconds, from 0.001 to 86400");
+  EXPECT_EQ(invalid({"--idle-timeout", "86401"}),
+            "invalid value '86401' for --idle-timeout: it takes seconds, from 0.001 to 86400");
+  EXPECT_EQ(invalid({"--idle-timeout", "-1"}),
+            "invalid value '-1' for --idle-timeout: it takes seconds, from 0.001 to 86400");
+  EXPECT_EQ(invalid({"--idle-timeout", "nan"}),
+            "invalid value 'nan' for --idle-timeout: it takes seconds, from 0.001 to 86400");
+  EXPECT_EQ(invalid({"--idle-timeout", "1s"}),
+            "invalid value '1s' for --idle-timeout: it takes seconds, from 0.001 to 86400");
+  EXPECT_EQ(invalid({"--request-timeout", "0"}),
+            "invalid value '0' for --request-timeout: it takes seconds, from 0.001 to 86400");
 }
 
 TEST(ParseArguments, MissingValue) {
@@ -173,7 +187,8 @@ TEST(ParseArguments, MaxClientsOnlyWithItsFlag) {
       invalid({"--max-clients", "5"}),
       "unknown option '--max-clients' (01-plain has no --max-clients: another model's option)");
   EXPECT_EQ(valid({"--max-clients", "5"}, kEverything).max_clients, 5);
-  EXPECT_EQ(invalid({"--max-clients", "0"}, kEverything), "invalid value '0' for --max-clients: it takes a whole number from 1 to 100000");
+  EXPECT_EQ(invalid({"--max-clients", "0"}, kEverything),
+            "invalid value '0' for --max-clients: it takes a whole number from 1 to 100000");
 }
 
 TEST(ParseArguments, EverythingTogether) {

@@ -179,6 +179,19 @@ def answered_keep_alive(server, count):
     return socks
 
 
+def timed_round_trips(sock, count, limit=4.0):
+    """Sends GET / on a held keep-alive connection and reads its 200, one after the other, count
+    times or until limit seconds pass; returns (round trips done, seconds they took)."""
+    reader = Reader(sock)
+    start = time.monotonic()
+    done = 0
+    while done < count and time.monotonic() - start < limit:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert reader.read().status == 200
+        done += 1
+    return done, time.monotonic() - start
+
+
 def mask_date(raw):
     """Replaces the Date value so two responses can be compared byte for byte."""
     return re.sub(rb"\r\nDate: [^\r]*\r\n", b"\r\nDate: <date>\r\n", raw)

@@ -12,10 +12,9 @@ it holds every client back.
 import resource
 import time
 
-from harness import Reader, answered_keep_alive, sent_on_new_connections, stable_fd_count
+from harness import Reader, answered_keep_alive, sent_on_new_connections, stable_fd_count, timed_round_trips
 from test_emfile import test_emfile_no_spin_and_recovery  # noqa: F401  (collected by pytest)
 
-GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 GET_CLOSE = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 ROUND_TRIPS = 60
 
@@ -28,20 +27,13 @@ def test_a_held_client_is_answered_at_full_speed_while_accept_rests(fresh_server
     are served."""
     server = fresh_server()
     held = answered_keep_alive(server, 1)[0]
-    reader = Reader(held)
     soft, hard = resource.prlimit(server.pid, resource.RLIMIT_NOFILE)
     resource.prlimit(server.pid, resource.RLIMIT_NOFILE, (stable_fd_count(server.pid), hard))
     waiting = []
     try:
         waiting = sent_on_new_connections(server, 5, GET_CLOSE, timeout=15)
         time.sleep(0.3)  # the loop has met EMFILE by now, and meets it again after every rest
-        start = time.monotonic()
-        answered = 0
-        while answered < ROUND_TRIPS and time.monotonic() - start < 4.0:
-            held.sendall(GET)
-            assert reader.read().status == 200
-            answered += 1
-        took = time.monotonic() - start
+        answered, took = timed_round_trips(held, ROUND_TRIPS)
     finally:
         resource.prlimit(server.pid, resource.RLIMIT_NOFILE, (soft, hard))
     try:

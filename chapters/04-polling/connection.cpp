@@ -100,7 +100,10 @@ bool Connection::answer(const Context& ctx) {
   if (protocol_.phase() == common::Protocol::Phase::kReading) {
     (*ctx.sink)(id(), protocol_);
   }
-  return false;
+  // A sink that answers on this thread (or refuses) stops where ready_requests() does: at the
+  // output cap, with requests perhaps still in hand. Capped, as Protocol::answer() says it.
+  return protocol_.phase() == common::Protocol::Phase::kReading &&
+         out_.pending_bytes() >= common::kOutputCap;
 }
 
 Interest Connection::answered(const Context& ctx, std::vector<common::Response> answers) {

@@ -139,3 +139,28 @@ def test_requests_behind_an_answer_over_the_output_cap_are_answered(server, big_
             time.sleep(0.2)  # the file leaves while the client is not reading
             assert reader.read().body == big_file
             assert reader.read().body == b"Hello, World!", "the request behind a big answer waits"
+
+
+def test_cheap_answers_over_the_output_cap_are_all_sent(server):
+    """30,000 pipelined GET / in one write: their answers, about 4 MiB, pass the output cap again
+    and again, and a server that answers them on the thread that reads (or refuses them there)
+    stops at the cap with requests still in hand. The client's big receive window takes all that
+    is sent at once, and nothing more will arrive: the rest must be answered without waiting for
+    input."""
+    count = 30_000
+    with server.connect(timeout=5, rcvbuf=4 << 20) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * count)
+        reader = Reader(sock)
+        first = reader.read()
+        assert first.body == b"Hello, World!"
+        want = len(first.raw) * (count - 1)  # every answer has the same length
+        got = len(reader.buffer)
+        try:
+            while got < want:
+                chunk = sock.recv(1 << 20)
+                if not chunk:
+                    break
+                got += len(chunk)
+        except OSError:
+            pass
+    assert got == want, f"{got // len(first.raw) + 1} of {count} answers arrived: the rest waited for input"

@@ -113,22 +113,27 @@ coro::Task serve(coro::Loop& loop, common::Fd socket, const common::App& app,
     if (read == Read::kFailed) {
       co_return;
     }
-    // answer() stops at the output cap with requests still unanswered. If the send below empties
-    // the output, they are answered on the next round, not after a wait for input that may never
-    // come (the client sent them all already).
-    const bool capped = protocol.answer(Clock::now());
+    const bool capped = protocol.answer(Clock::now());  // stopped at the output cap
     if (woken.why == Wait::kTimeout) {
       protocol.expired(Clock::now());  // judged on what arrived, even while the loop was busy
     }
     if (!send(fd, out, protocol)) {
       co_return;
     }
+    if (capped && out.empty()) {
+      // The socket took all of it, and the requests behind it are already here: answer them
+      // now, before the protocol is asked what to wait for (input that may never come, or the
+      // close that follows the client's end of stream).
+      woken.why = Wait::kReady;
+      continue;
+    }
     // Then wait for what the protocol waits for, until its deadline. Try before you wait: suspend
     // for input only after a read said EAGAIN, since no new edge comes for bytes already there.
-    woken = {};
+    // An end of stream reported stays reported until the next wait: its edge came once.
+    woken.why = Wait::kReady;
     switch (protocol.next(Clock::now())) {
       case Next::kRead:
-        if (read == Read::kDrained && !capped) {
+        if (read == Read::kDrained) {
           woken = co_await loop.readable(fd, protocol.deadline());
         }
         break;

@@ -110,6 +110,28 @@ def test_half_close_after_pipelined_requests_answers_them_all(server, big_file):
         assert reader.at_eof()
 
 
+def test_half_close_after_more_pipelined_requests_than_the_output_cap_answers_them_all(server):
+    """60,000 pipelined GET / (1.6 MiB, more than one read takes) and then the client's FIN: every
+    one is answered (about 8 MiB, several times the output cap) before the server closes. A
+    server that asks what to do next while requests it stopped answering at the cap are still in
+    hand, and has seen the end of the stream, closes with them unanswered."""
+    count = 60_000
+    with server.connect(timeout=5, rcvbuf=4 << 20) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * count)
+        sock.shutdown(socket.SHUT_WR)
+        reader = Reader(sock)
+        first = reader.read()
+        assert first.body == b"Hello, World!"
+        data = len(reader.buffer)
+        while True:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            data += len(chunk)
+    assert data == len(first.raw) * (count - 1), (
+        f"{data // len(first.raw) + 1} of {count} answers before the close")
+
+
 def test_half_close_mid_request_closes_without_answer(server):
     with server.connect() as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost:")

@@ -19,12 +19,18 @@ constexpr std::uint64_t kTooLarge = kMaxBodySize + 1;
 // Why a request is refused, said in its answer: the rule, and where the RFC states it.
 constexpr std::string_view kHeadersTooLarge =
     "the header section is larger than 32 KiB (RFC 6585 section 5)";
+constexpr std::string_view kTargetTooLong =
+    "the request-target is longer than 8 KiB (RFC 9112 section 3)";
 constexpr std::string_view kBadField =
     "a field line is not token \":\" value, without space before the colon (RFC 9112 section 5)";
 constexpr std::string_view kBodyTooLarge =
     "the body is larger than 1 MiB (RFC 9110 section 15.5.14)";
 constexpr std::string_view kBadChunk =
     "a chunk-size line is not HEXDIG, extensions, CRLF (RFC 9112 section 7.1)";
+// The reasons write the limits out: they must change together.
+static_assert(kMaxTargetSize == 8 * 1024);
+static_assert(kMaxHeaderSectionSize == 32 * 1024 && kMaxHeaderCount == 100);
+static_assert(kMaxBodySize == 1024 * 1024);
 
 bool is_digit(char c) noexcept {
   return c >= '0' && c <= '9';
@@ -461,7 +467,7 @@ ParseResult RequestParser::check_incomplete_head(std::string_view input) {
       const std::size_t line_size_at_414 = sp + 1 + kMaxTargetSize + 1;
       if (target_end - sp - 1 > kMaxTargetSize &&
           (!line_over || line_size_at_414 <= kMaxRequestLineSize + 1)) {
-        return fail(414, "the request-target is longer than 8 KiB (RFC 9112 section 3)");
+        return fail(414, kTargetTooLong);
       }
     }
     return line_over ? fail(400, "the request line is longer than 8 KiB (RFC 9112 section 3)")
@@ -487,7 +493,7 @@ int RequestParser::parse_request_line(std::string_view input) {
     return refuse(400, "the method is not a token (RFC 9110 section 9.1)");
   }
   if (target.size() > kMaxTargetSize) {
-    return refuse(414, "the request-target is longer than 8 KiB (RFC 9112 section 3)");
+    return refuse(414, kTargetTooLong);
   }
   if (target.empty()) {  // a second space
     return refuse(400, "an empty request-target (RFC 9112 section 3)");

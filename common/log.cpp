@@ -43,10 +43,6 @@ void set_log_name(std::string_view name) {
   g_debug = level != nullptr && std::string_view(level) == "debug";
 }
 
-bool debug_logging() noexcept {
-  return g_debug;
-}
-
 void log_debug(const char* format, ...) {
   if (!g_debug) {
     return;

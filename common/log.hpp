@@ -16,11 +16,8 @@ namespace common {
 /// Sets the name printed on every line (the chapter). Call before starting threads.
 void set_log_name(std::string_view name);
 
-/// Whether debug lines are written: set by the environment variable PROGRESSIVE_LOG=debug, read
-/// once by set_log_name().
-[[nodiscard]] bool debug_logging() noexcept;
-
-/// Logs a printf-style debug line (why a request was refused, say), if debug_logging().
+/// Logs a printf-style debug line (why a request was refused, say), if the environment variable
+/// PROGRESSIVE_LOG=debug was set when set_log_name() read it.
 void log_debug(const char* format, ...) __attribute__((format(printf, 1, 2)));
 /// Logs a printf-style informational line.
 void log_info(const char* format, ...) __attribute__((format(printf, 1, 2)));

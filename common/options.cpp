@@ -9,7 +9,7 @@
 #include <functional>
 #include <system_error>
 
-#include "common/net.hpp"
+#include "common/chapter.hpp"
 
 namespace common {
 namespace {
@@ -239,9 +239,7 @@ Options parse_options(int argc, char** argv, const ChapterInfo& chapter) {
   }
   if (parsed.check) {  // what `make run` asks before it prints how to try the server
     try {
-      if (parsed.options->port != 0) {  // the address and port must be free too
-        static_cast<void>(listen_tcp({.host = parsed.options->host, .port = parsed.options->port}));
-      }
+      refuse_taken_port(*parsed.options);  // the address and port must be free too
     } catch (const std::system_error& e) {
       std::fprintf(
           stderr, "%s: cannot serve on port %u: %s (ss -ltnp 'sport = :%u' shows who holds it)\n",

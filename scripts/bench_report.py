@@ -125,7 +125,8 @@ EVENT_LOOP = "c10k"  # the registry capability that tells an event-driven chapte
 
 def goal_rows(run):
     """(goal, measured, verdict) for each goal the project has set itself."""
-    by_number = {t.name[:2]: t for t in run.chapters() if "+" not in t.name}  # not a variant
+    by_number = {t.name[:2]: t for t in run.chapters()  # not a variant (+), not a baseline (@)
+                 if "+" not in t.name and "@" not in t.name}
     rows = []
 
     def chapter(number):

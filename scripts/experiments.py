@@ -208,10 +208,8 @@ class Experiments:
                 continue
             for background in (0, 100):
                 def run(srv, t=t, background=background):
-                    result = {}
-
                     def costly():
-                        result["bg"] = load.loadgen(cfg.bindir, srv.address, [
+                        load.loadgen(cfg.bindir, srv.address, [
                             "--rate", background, "--duration", seconds + 0.5, "--connections", 4,
                             "--timeout", 5, "--path", "/compute?n=20000"], cpus=cfg.loadgen_cpus, budget=seconds + 20)
                     side = threading.Thread(target=costly, daemon=True)

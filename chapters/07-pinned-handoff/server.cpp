@@ -19,17 +19,13 @@
 // those: the other loops go on). Chapter 05's pool is the answer where handlers block; this
 // chapter is for work that never blocks. Chapter 08 removes the acceptor thread altogether.
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/socket.h>
 
-#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <string>
-#include <system_error>
 #include <thread>
 #include <vector>
 

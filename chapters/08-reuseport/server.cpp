@@ -18,7 +18,6 @@
 // (or _EBPF) lets a program choose the socket instead of the hash: steering by CPU so that a
 // connection is served on the core that received its packets, or away from a busy loop.
 
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -29,7 +28,6 @@
 #include <csignal>
 #include <cstring>
 #include <memory>
-#include <system_error>
 #include <thread>
 #include <vector>
 

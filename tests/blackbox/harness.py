@@ -179,6 +179,37 @@ def answered_keep_alive(server, count):
     return socks
 
 
+# The largest /compute: seconds of CPU, and a handler that SIGTERM cannot cut short.
+LONGEST_COMPUTE = b"GET /compute?n=10000000 HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def on_one_cpu():
+    """A preexec_fn that keeps the server, and every thread it starts, on one CPU."""
+    cpu = min(os.sched_getaffinity(0))
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
+def thread_count(pid):
+    """How many threads the process has now."""
+    return int(stat_fields(pid)[17])  # num_threads, field 20 of /proc/PID/stat
+
+
+def received_body(reader, size):
+    """After reader.read(head_only=True): the body's bytes, those the reader already holds and then
+    what arrives, until there are size of them, the peer closes or the socket's timeout passes."""
+    body = bytearray(reader.buffer)
+    reader.buffer = b""
+    try:
+        while len(body) < size:
+            chunk = reader.sock.recv(1 << 20)
+            if not chunk:
+                break
+            body += chunk
+    except OSError:
+        pass
+    return bytes(body)
+
+
 def timed_round_trips(sock, count, limit=4.0):
     """Sends GET / on a held keep-alive connection and reads its 200, one after the other, count
     times or until limit seconds pass; returns (round trips done, seconds they took)."""

@@ -24,15 +24,13 @@ import signal
 import subprocess
 import time
 
-
-from harness import (STOP_TIMEOUT, LoadGen, Reader, child_pids, fd_count, process_alive, stable_fd_count,
+from harness import (LOADGEN_SECONDS, STOP_TIMEOUT, LoadGen, Reader, child_pids, fd_count, process_alive, stable_fd_count,
                      wait_until, zombies)
 
 SOAK_REQUESTS = int(os.environ.get("PROGRESSIVE_SOAK_REQUESTS", "200000"))
 CONNECTIONS = 64
 RSS_SLACK_KIB = 2048
 RSS_SLACK_FRACTION = 0.10
-LOADGEN_SECONDS = 240.0  # the load generator's own bound on the whole run (the harness's too)
 HELLO = "Hello, World!"
 
 

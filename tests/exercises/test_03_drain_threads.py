@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 
-from harness import STOP_TIMEOUT, sent_on_new_connections, wait_until
+from harness import LONGEST_COMPUTE, STOP_TIMEOUT, on_one_cpu, sent_on_new_connections, thread_count, wait_until
 
 
 SIZE = 16 * 1024 * 1024  # four times what the kernel may buffer for one socket (tcp_wmem)
@@ -62,25 +62,15 @@ def test_sigterm_during_big_response_completes_it(fresh_server, tmp_path):
     assert time.monotonic() - start < STOP_TIMEOUT + 0.5
 
 
-# The largest /compute: seconds of CPU, and a handler that SIGTERM cannot cut short.
-COMPUTE = b"GET /compute?n=10000000 HTTP/1.1\r\nHost: x\r\n\r\n"
-
-
-def threads(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
-
-
 def test_sigterm_does_not_wait_for_work_that_outlasts_the_grace(fresh_server):
     """Three /compute requests that share one CPU and need many seconds are in flight at SIGTERM:
     the server still exits 0 within 3 s. It waits for the threads at most the grace (1.7 s), then
     leaves without destroying what they use: the protocol's 2 s bound holds even for work that
     cannot be cut short."""
-    cpu = min(os.sched_getaffinity(0))
-    srv = fresh_server(preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
-    busy = sent_on_new_connections(srv, 3, COMPUTE)
+    srv = fresh_server(preexec_fn=on_one_cpu())
+    busy = sent_on_new_connections(srv, 3, LONGEST_COMPUTE)
     try:
-        assert wait_until(lambda: threads(srv.pid) >= 4, 5.0), "the three computations never started"
+        assert wait_until(lambda: thread_count(srv.pid) >= 4, 5.0), "the three computations never started"
         time.sleep(0.3)  # they are computing
         code, elapsed, err = srv.stop(timeout=STOP_TIMEOUT + 1)
         assert code is not None, (f"still running {elapsed:.1f} s after SIGTERM: main waits for the "

@@ -6,38 +6,20 @@ condition variable while --max-clients threads are live; the clients beyond the 
 kernel's listen backlog, and the thread count stays bounded.
 """
 
-import os
 import time
 
-from harness import STOP_TIMEOUT, answered_within, sent_on_new_connections, wait_until
+from harness import (LONGEST_COMPUTE, STOP_TIMEOUT, answered_within, on_one_cpu, sent_on_new_connections,
+                     thread_count, wait_until)
 from test_processes import test_max_clients_cap  # noqa: F401  (collected by pytest: the cap itself)
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-# The largest /compute: seconds of CPU, and a handler that SIGTERM cannot cut short.
-COMPUTE = b"GET /compute?n=10000000 HTTP/1.1\r\nHost: x\r\n\r\n"
-
-
-def on_one_cpu():
-    """A preexec_fn that keeps the server, and every thread it starts, on one CPU."""
-    cpu = min(os.sched_getaffinity(0))
-    return lambda: os.sched_setaffinity(0, {cpu})
-
-
-def threads(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("Threads:"):
-                return int(line.split()[1])
-    raise AssertionError("no Threads line")
-
-
 def test_thread_count_stays_bounded(fresh_server):
     """Twenty idle clients with --max-clients 4: main plus at most 4 connection threads."""
     srv = fresh_server("--max-clients", "4")
     held = sent_on_new_connections(srv, 20, GET)
     try:
         answered_within(held[0], 2.0)  # give the server time to start whatever it will start
-        assert threads(srv.pid) <= 5, f"{threads(srv.pid)} threads with --max-clients 4"
+        assert thread_count(srv.pid) <= 5, f"{thread_count(srv.pid)} threads with --max-clients 4"
     finally:
         for sock in held:
             sock.close()
@@ -49,9 +31,9 @@ def test_sigterm_ends_the_wait_for_a_free_slot(fresh_server):
     looks at the shutdown flag. A wait on the condition variable alone sleeps until a computation
     ends."""
     srv = fresh_server("--max-clients", "3", preexec_fn=on_one_cpu())
-    busy = sent_on_new_connections(srv, 3, COMPUTE)
+    busy = sent_on_new_connections(srv, 3, LONGEST_COMPUTE)
     try:
-        assert wait_until(lambda: threads(srv.pid) >= 4, 5.0), "the three computations never started"
+        assert wait_until(lambda: thread_count(srv.pid) >= 4, 5.0), "the three computations never started"
         time.sleep(0.3)  # the accept loop now waits for a free slot
         code, elapsed, err = srv.stop(timeout=STOP_TIMEOUT + 1)
         assert code is not None, (f"still running {elapsed:.1f} s after SIGTERM: the accept loop waits for a "

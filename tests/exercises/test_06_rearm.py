@@ -11,7 +11,7 @@ import signal
 import subprocess
 import time
 
-from harness import STOP_TIMEOUT, Reader, answered_within
+from harness import STOP_TIMEOUT, Reader, answered_within, received_body
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -35,15 +35,7 @@ def test_a_response_larger_than_the_socket_buffer_is_finished(server, big_file):
         sock.settimeout(5)
         reader = Reader(sock)
         head = reader.read(head_only=True)
-        body = reader.buffer
-        try:
-            while len(body) < len(big_file):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                body += chunk
-        except OSError:
-            pass
+        body = received_body(reader, len(big_file))
         assert len(body) >= len(big_file), (f"{len(body)} of {len(big_file)} bytes of big.bin arrived: "
                                             "the rest waited for a re-arm that never came")
         assert head.status == 200
@@ -64,29 +56,17 @@ def test_a_download_in_flight_at_sigterm_is_finished(fresh_server, tmp_path):
     # A small receive buffer keeps most of the file in the server's hands when the signal lands.
     with srv.connect(rcvbuf=65536) as sock:
         sock.sendall(b"GET /static/huge.bin HTTP/1.1\r\nHost: x\r\n\r\n")
-        data = bytearray()
-        while b"\r\n\r\n" not in data:
-            chunk = sock.recv(4096)
-            assert chunk, "the connection closed before the response head"
-            data += chunk
-        assert data.startswith(b"HTTP/1.1 200 ")
-        end = data.index(b"\r\n\r\n") + 4 + SIZE
+        reader = Reader(sock)
+        assert reader.read(head_only=True).status == 200
         time.sleep(0.3)  # not a start-up wait: the server fills the socket, then waits for room
         start = time.monotonic()
         srv.proc.send_signal(signal.SIGTERM)
         sock.settimeout(5)
-        try:
-            while len(data) < end:
-                chunk = sock.recv(1 << 20)
-                if not chunk:
-                    break
-                data += chunk
-        except OSError:
-            pass
-        got = len(data) - (end - SIZE)
+        body = received_body(reader, SIZE)
+        got = len(body)
         assert got >= SIZE, (f"{got} of {SIZE} bytes arrived: the download stopped short after SIGTERM, "
                              "the connection never armed again once the shutdown had taken it")
-        assert bytes(data[end - SIZE : end]) == content
+        assert body[:SIZE] == content
     try:
         code = srv.proc.wait(timeout=STOP_TIMEOUT + 3)
     except subprocess.TimeoutExpired:

@@ -17,9 +17,9 @@ import resource
 import time
 
 from harness import answered_keep_alive, sent_on_new_connections, timed_round_trips
+from test_emfile import CLIENTS, LOW_LIMIT
 from test_emfile import test_low_descriptor_limit_from_start  # noqa: F401  (collected by pytest)
 
-LOW_LIMIT = 40  # RLIMIT_NOFILE for the whole life of the server: soft and hard
 ROUND_TRIPS = 60
 
 
@@ -34,7 +34,7 @@ def test_a_held_client_is_answered_at_full_speed_while_accept_rests(fresh_server
     held = answered_keep_alive(server, 1)[0]
     fillers = []
     try:
-        fillers = sent_on_new_connections(server, 60, b"GET / HTTP/1.1\r\n", timeout=30)
+        fillers = sent_on_new_connections(server, CLIENTS, b"GET / HTTP/1.1\r\n", timeout=30)
         time.sleep(0.5)  # the ring takes what it can, then meets EMFILE, and meets it after every rest
         answered, took = timed_round_trips(held, ROUND_TRIPS)
         assert answered == ROUND_TRIPS and took < 1.5, (

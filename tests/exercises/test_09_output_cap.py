@@ -12,6 +12,7 @@ second test sends after a closing request before it reads.
 
 import os
 
+from harness import Reader, received_body
 from test_faults import push_until_stalled
 from test_faults import test_client_that_never_reads_is_held_back  # noqa: F401  (collected by pytest)
 
@@ -38,19 +39,10 @@ def test_input_after_a_closing_answer_is_still_read(fresh_server, tmp_path):
             "reads only once it has sent everything, can never drain it")
         sock.setblocking(True)
         sock.settimeout(10)
-        data = bytearray()
-        while b"\r\n\r\n" not in data:
-            chunk = sock.recv(65536)
-            assert chunk, "the connection closed before the answer's head"
-            data += chunk
-        assert data.startswith(b"HTTP/1.1 200 ")
-        end = data.index(b"\r\n\r\n") + 4 + SIZE
-        while len(data) < end:
-            chunk = sock.recv(1 << 20)
-            if not chunk:
-                break
-            data += chunk
-        assert len(data) >= end, f"{len(data) - (end - SIZE)} of {SIZE} bytes of the answer arrived"
-        assert bytes(data[end - SIZE : end]) == content
+        reader = Reader(sock)
+        assert reader.read(head_only=True).status == 200
+        body = received_body(reader, SIZE)
+        assert len(body) >= SIZE, f"{len(body)} of {SIZE} bytes of the answer arrived"
+        assert body[:SIZE] == content
     finally:
         sock.close()

@@ -10,15 +10,13 @@ stage counts the refusal, which GET /stats shows.
 import json
 import time
 
-from harness import Reader, sent_on_new_connections
+from harness import answered_within, sent_on_new_connections
 
 SLEEPS = 120  # the sleep stage holds at most 16 threads' worth and a queue of 64
 
 
 def sleep_stage(server):
-    with server.connect() as sock:
-        sock.sendall(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        stats = json.loads(Reader(sock).read().body)
+    stats = json.loads(server.request(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").body)
     return next(stage for stage in stats["stages"] if stage["name"] == "sleep")
 
 
@@ -31,10 +29,8 @@ def test_a_flood_of_sleeps_is_refused_at_once_and_counted(server):
     try:
         deadline = time.monotonic() + 1.0
         for sock in socks:
-            sock.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                response = Reader(sock).read()
-            except OSError:
+            response = answered_within(sock, max(0.01, deadline - time.monotonic()))
+            if response is None:
                 continue  # admitted: still sleeping
             assert response.status == 503, f"a sleep answered {response.status} within 1 s"
             assert response.header("Retry-After") == "1", "a 503 must say when to try again"

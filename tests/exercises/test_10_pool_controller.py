@@ -10,13 +10,11 @@ threads retire on their own after 2 s.
 import json
 import time
 
-from harness import Reader, sent_on_new_connections
+from harness import answered_within, sent_on_new_connections
 
 
 def sleep_threads(server):
-    with server.connect() as sock:
-        sock.sendall(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        stats = json.loads(Reader(sock).read().body)
+    stats = json.loads(server.request(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").body)
     return next(stage["threads"] for stage in stats["stages"] if stage["name"] == "sleep")
 
 
@@ -27,12 +25,10 @@ def test_eight_sleeps_at_once_are_answered_together(fresh_server):
     socks = sent_on_new_connections(server, 8, b"GET /sleep?ms=600 HTTP/1.1\r\nHost: x\r\n\r\n")
     try:
         for sock in socks:
-            sock.settimeout(max(0.01, start + 2.0 - time.monotonic()))
-            try:
-                assert Reader(sock).read().status == 200
-            except OSError:
-                raise AssertionError(f"not all eight sleeps answered within 2 s: the pool stayed at "
-                                     f"{sleep_threads(server)} thread(s)") from None
+            response = answered_within(sock, max(0.01, start + 2.0 - time.monotonic()))
+            assert response is not None, (f"not all eight sleeps answered within 2 s: the pool stayed "
+                                          f"at {sleep_threads(server)} thread(s)")
+            assert response.status == 200
     finally:
         for sock in socks:
             sock.close()

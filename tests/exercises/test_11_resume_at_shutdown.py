@@ -8,7 +8,7 @@ waiting frame once with kShutdown: each then lets its protocol decide (close an 
 a response in flight finish within the grace).
 """
 
-from harness import Reader, answered_keep_alive
+from harness import answered_keep_alive
 
 
 def test_sigterm_with_idle_clients_exits_within_two_seconds(fresh_server):
@@ -31,9 +31,7 @@ def test_sigterm_with_idle_clients_exits_within_two_seconds(fresh_server):
 def test_sigterm_with_no_client_exits_within_two_seconds(fresh_server):
     """No client at all, then SIGTERM: the listener's coroutine must be resumed too."""
     server = fresh_server()
-    with server.connect() as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        assert Reader(sock).read().status == 200
+    assert server.request(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").status == 200
     code, elapsed, err = server.stop(timeout=2.0)
     assert code == 0, (f"still running {elapsed:.1f} s after SIGTERM" if code is None
                        else f"exit status {code}: {err}")

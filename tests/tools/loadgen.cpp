@@ -31,17 +31,14 @@
 // The exit status is 0 when errors is 0, 1 otherwise, 2 for a bad command line. Every loop is
 // bounded by --seconds.
 
-#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <iostream>
 #include <string>
 #include <string_view>

@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,11 @@ from serverlib import load_registry  # noqa: E402
 TESTS = REPO / "tests" / "exercises"
 BLACKBOX = REPO / "tests" / "blackbox"
 PYTEST = "/usr/bin/pytest-3"
+# make exercises-verify stops what runs too long: a build after BUILD_LIMIT seconds, a pytest
+# run after RUN_LIMIT (each test has a limit of its own too, tests/exercises/pytest.ini). A
+# starting copy is broken on purpose, and a broken server may hang instead of failing.
+BUILD_LIMIT = 300
+RUN_LIMIT = 600
 
 TEST_FILE = re.compile(r"^test_(?P<number>\d\d)_(?P<name>[a-z0-9_]+)\.py$")
 README_ITEM = re.compile(r"^(?P<indent>\s*)(?:\d+\.|[-*])\s+\*\*`(?P<name>[a-z0-9][a-z0-9-]*)`\*\*")
@@ -272,10 +278,13 @@ def build(directory, build_root, werror=False, sanitize="", quiet=False):
                  f"-DPROGRESSIVE_WERROR={'ON' if werror else 'OFF'}", f"-DPROGRESSIVE_SANITIZE={sanitize}"]
     compile_ = ["cmake", "--build", str(build_dir), "-j", str(os.cpu_count() or 2)]
     for command in (configure, compile_):
-        result = subprocess.run(command, capture_output=quiet, text=True)
-        if result.returncode != 0:
-            if quiet:
-                print(result.stdout + result.stderr)
+        if quiet:
+            code, output = run_captured(command, BUILD_LIMIT)
+            if code != 0:
+                print(output)
+        else:
+            code = subprocess.run(command).returncode
+        if code != 0:
             return False
     return True
 
@@ -292,12 +301,31 @@ class Outcome:
     output: str = ""
 
 
-def pytest(args, junit, capture=False):
-    """Runs Debian's pytest. A test counts once, even when its teardown fails too (pytest writes
-    a second <testcase> for that)."""
-    result = subprocess.run([PYTEST, "-p", "no:cacheprovider", *args, "--junitxml", str(junit)],
-                            cwd=REPO, capture_output=capture, text=True)
-    outcome = Outcome(result.returncode, output=(result.stdout + result.stderr) if capture else "")
+def run_captured(command, limit):
+    """Runs command in a process group of its own, its output captured: (exit code, output). A
+    run still going after limit seconds is killed with everything it started (the servers of a
+    pytest run among them), and its exit code is None."""
+    with subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          start_new_session=True) as proc:
+        try:
+            output, _ = proc.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            output, _ = proc.communicate()
+            return None, output + f"\n(killed after {limit} s)"
+        return proc.returncode, output
+
+
+def pytest(args, junit, capture=False, limit=None):
+    """Runs Debian's pytest, its output captured when capture is set (and then killed, with its
+    servers, after limit seconds). A test counts once, even when its teardown fails too (pytest
+    writes a second <testcase> for that)."""
+    command = [PYTEST, "-p", "no:cacheprovider", *args, "--junitxml", str(junit)]
+    if capture:
+        code, output = run_captured(command, limit)
+    else:
+        code, output = subprocess.run(command, cwd=REPO).returncode, ""
+    outcome = Outcome(code, output=output)
     cases = {}
     if Path(junit).exists():
         for case in ET.parse(junit).getroot().iter("testcase"):
@@ -450,8 +478,10 @@ def cmd_verify(args):
     if errors:
         return 1
     results = []
+    began = time.monotonic()
     for exercise in sorted(exercises.values(), key=lambda e: (e.chapter, e.name)):
         label = f"{exercise.chapter}/{exercise.name}"
+        started = time.monotonic()
         common = ["--docroot", str(docroot), "--refbindir", str(bindir), "--chapter", exercise.chapter]
         directory = build_root / "exercises-verify" / exercise.chapter / exercise.name
         shutil.rmtree(directory, ignore_errors=True)
@@ -464,7 +494,7 @@ def cmd_verify(args):
             problems.append(f"the starting copy does not build (cmake --build {directory / 'build'})")
         else:
             start = pytest(["-q", str(exercise.test), "--bindir", str(directory / "build" / "bin"), *common],
-                           junit=directory / "start.xml", capture=True)
+                           junit=directory / "start.xml", capture=True, limit=RUN_LIMIT)
             if start.code != 1 or not start.failed:
                 problems.append(f"the starting copy should fail its tests (pytest exit {start.code}, "
                                 f"{len(start.passed)} passed, {len(start.failed)} failed)")
@@ -472,13 +502,14 @@ def cmd_verify(args):
             else:
                 print(f"   start:     {len(start.failed)} failed, {len(start.passed)} passed (as it should)")
         reference = pytest(["-q", str(exercise.test), "--bindir", str(bindir), *common],
-                           junit=directory / "reference.xml", capture=True)
+                           junit=directory / "reference.xml", capture=True, limit=RUN_LIMIT)
         if reference.code != 0 or not reference.passed:
             problems.append(f"the reference should pass its tests (pytest exit {reference.code}, "
                             f"{len(reference.failed)} failed)")
             print(reference.output)
         else:
             print(f"   reference: {len(reference.passed)} passed (as it should)")
+        print(f"   {time.monotonic() - started:.0f} s ({time.monotonic() - began:.0f} s in all)", flush=True)
         results.append((label, problems))
     print("\nexercises-verify")
     for label, problems in results:

@@ -9,7 +9,7 @@ set -euo pipefail
 
 declare -A PACKAGES=(
   [build]="g++ cmake make libgtest-dev liburing-dev"
-  [test]="python3 python3-pytest curl strace"
+  [test]="python3 python3-pytest python3-pytest-timeout curl strace"
   [docs]="doxygen graphviz"
   [bench]="wrk nginx-light python3-matplotlib strace util-linux"
   [tour]="wrk nginx-light"

@@ -80,6 +80,11 @@ def pytest_generate_tests(metafunc):
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "timing: the verdict is a latency or CPU measurement (skipped with --sanitizer)")
+    # Every suite here states a per-test time limit (`timeout` in its pytest.ini): a server that
+    # hangs, or a learner's copy that deadlocks, fails its test instead of holding the run.
+    if not config.pluginmanager.hasplugin("timeout"):
+        raise pytest.UsageError("the pytest-timeout plugin is missing: scripts/setup.sh test installs it "
+                                "(apt-get install python3-pytest-timeout)")
 
 
 def pytest_collection_modifyitems(config, items):

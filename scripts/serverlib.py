@@ -65,6 +65,22 @@ def wait_listening(proc, timeout=STARTUP_TIMEOUT):
     return None
 
 
+def read_to_end(pipe, limit=5.0):
+    """What is left in the pipe of a process that has exited, read until its end or for limit
+    seconds: a process it started may still hold the pipe open (a forking server's child)."""
+    data = bytearray()
+    deadline = time.monotonic() + limit
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([pipe], [], [], left)
+        if not ready:
+            break
+        chunk = os.read(pipe.fileno(), 65536)
+        if not chunk:
+            return bytes(data)
+        data += chunk
+    return bytes(data) + f"\n[still open {limit:.0f} s after the exit: a process it started holds it]".encode()
+
+
 class ServerProcess:
     """A server binary of this repository, started and listening: it printed its "listening on"
     line. The black-box suite (harness.Server) and the tools (targets.py) start every chapter,
@@ -79,7 +95,7 @@ class ServerProcess:
         if not listening:
             self.proc.kill()
             self.proc.wait()
-            err = self.proc.stderr.read() if self.proc.stderr else b""
+            err = read_to_end(self.proc.stderr) if self.proc.stderr else b""
             reason = unavailable_reason(self.proc.returncode, err)
             if reason:
                 raise Unavailable(reason)
@@ -150,15 +166,21 @@ class Reader:
         self.sock = sock
         self.buffer = b""
 
-    def _fill(self):
-        chunk = self.sock.recv(65536)
+    def _receive(self):
+        chunk = self.sock.recv(1 << 20)
         if not chunk:
             raise ConnectionError("connection closed before a full response")
-        self.buffer += chunk
+        return chunk
+
+    # Every server here sends a head of a few hundred bytes: past this, what arrives is no head
+    # (a torn or runaway stream), and reading on could last as long as the server keeps sending.
+    MAX_HEAD = 65536
 
     def read(self, head_only=False):
         while b"\r\n\r\n" not in self.buffer:
-            self._fill()
+            if len(self.buffer) > self.MAX_HEAD:
+                raise ValueError(f"no end of a response head in {len(self.buffer)} bytes: {self.buffer[:60]!r}")
+            self.buffer += self._receive()
         head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
         lines = head.split(b"\r\n")
         version, status, reason = lines[0].decode().split(" ", 2)
@@ -173,9 +195,12 @@ class Reader:
                 length = int(value)
         if head_only:
             length = 0
-        while len(self.buffer) < length:
-            self._fill()
-        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        pieces, have = [self.buffer], len(self.buffer)
+        while have < length:  # kept in pieces and joined once: a long body costs one copy
+            pieces.append(self._receive())
+            have += len(pieces[-1])
+        data = b"".join(pieces)
+        body, self.buffer = data[:length], data[length:]
         return Response(head + b"\r\n\r\n" + body, int(status), reason, headers, body)
 
     def at_eof(self, timeout=5.0):

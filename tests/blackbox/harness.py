@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import serverlib  # noqa: E402
 from serverlib import (  # noqa: E402,F401  (re-exported for the tests)
     ROOT, UNAVAILABLE_EXIT, Reader, Response, Unavailable, child_pids, cpu_seconds, load_registry,
-    read_response, stat_fields, tree_cpu_seconds)
+    read_response, read_to_end, stat_fields, tree_cpu_seconds)
 
 STOP_TIMEOUT = 2.0  # the protocol promises exit within 2 s of SIGTERM
 
@@ -62,7 +62,7 @@ class Server(serverlib.ServerProcess):
 
     def stderr(self):
         if self.proc.poll() is not None and self.proc.stderr is not None:
-            self._stderr += self.proc.stderr.read() or b""
+            self._stderr += read_to_end(self.proc.stderr)
             self.proc.stderr.close()
             self.proc.stderr = None
         return self._stderr.decode(errors="replace")
@@ -101,7 +101,7 @@ class LoadGen:
                 if not chunk:
                     self.proc.wait(timeout=5)
                     pytest.fail(f"loadgen ended early ({self.proc.returncode}): {self.buffer!r} "
-                                f"{self.proc.stderr.read().decode(errors='replace')}")
+                                f"{read_to_end(self.proc.stderr).decode(errors='replace')}")
                 self.buffer += chunk
         line, self.buffer = self.buffer.split(b"\n", 1)
         return line.decode()

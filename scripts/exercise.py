@@ -34,11 +34,13 @@ from serverlib import load_registry  # noqa: E402
 TESTS = REPO / "tests" / "exercises"
 BLACKBOX = REPO / "tests" / "blackbox"
 PYTEST = "/usr/bin/pytest-3"
-# make exercises-verify stops what runs too long: a build after BUILD_LIMIT seconds, a pytest
-# run after RUN_LIMIT (each test has a limit of its own too, tests/exercises/pytest.ini). A
-# starting copy is broken on purpose, and a broken server may hang instead of failing.
+# make exercises-verify stops what runs too long: a build step (configure, compile) after
+# BUILD_LIMIT seconds, a pytest run after RUN_LIMIT. A starting copy is broken on purpose, and a
+# broken server may hang instead of failing. Each test has a limit of its own (120 s,
+# tests/exercises/pytest.ini), so RUN_LIMIT must outlast every test of one file timing out:
+# the largest has 4 tests.
 BUILD_LIMIT = 300
-RUN_LIMIT = 600
+RUN_LIMIT = 900
 
 TEST_FILE = re.compile(r"^test_(?P<number>\d\d)_(?P<name>[a-z0-9_]+)\.py$")
 README_ITEM = re.compile(r"^(?P<indent>\s*)(?:\d+\.|[-*])\s+\*\*`(?P<name>[a-z0-9][a-z0-9-]*)`\*\*")
@@ -304,16 +306,29 @@ class Outcome:
 def run_captured(command, limit):
     """Runs command in a process group of its own, its output captured: (exit code, output). A
     run still going after limit seconds is killed with everything it started (the servers of a
-    pytest run among them), and its exit code is None."""
+    pytest run among them), and its exit code is None. Whatever it leaves running when it ends,
+    or when this script is interrupted, is killed too."""
     with subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           start_new_session=True) as proc:
         try:
             output, _ = proc.communicate(timeout=limit)
+            code = proc.returncode
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            output, _ = proc.communicate()
+            kill_group(proc.pid)
+            output, _ = proc.communicate(timeout=30)
             return None, output + f"\n(killed after {limit} s)"
-        return proc.returncode, output
+        except BaseException:  # Ctrl-C, or SIGTERM (see main): the group is not in ours
+            kill_group(proc.pid)
+            raise
+        kill_group(proc.pid)
+        return code, output
+
+
+def kill_group(group):
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # nothing of it is left
 
 
 def pytest(args, junit, capture=False, limit=None):
@@ -327,7 +342,7 @@ def pytest(args, junit, capture=False, limit=None):
         code, output = subprocess.run(command, cwd=REPO).returncode, ""
     outcome = Outcome(code, output=output)
     cases = {}
-    if Path(junit).exists():
+    if code is not None and Path(junit).exists():  # a killed run may have left half a file
         for case in ET.parse(junit).getroot().iter("testcase"):
             key = (case.get("classname"), case.get("name"))
             problem = case.find("failure") if case.find("failure") is not None else case.find("error")
@@ -521,6 +536,7 @@ def cmd_verify(args):
 
 def main():
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `make exercise | head` ends quietly
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # run_captured cleans up
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="list the exercises (of one chapter)")

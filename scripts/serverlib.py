@@ -167,7 +167,7 @@ class Reader:
         self.buffer = b""
 
     def _receive(self):
-        chunk = self.sock.recv(1 << 20)
+        chunk = self.sock.recv(65536)
         if not chunk:
             raise ConnectionError("connection closed before a full response")
         return chunk

@@ -169,8 +169,16 @@ def fresh_server(chapter, pytestconfig):
         return srv
 
     yield start
+    # Every server is stopped before the first failure to stop one is reported: a server left
+    # running would outlive the suite (and a broken one may spin on a CPU the rest need).
+    failures = []
     for srv in started:
-        stop_checked(chapter, srv, pytestconfig.getoption("--sanitizer"))
+        try:
+            stop_checked(chapter, srv, pytestconfig.getoption("--sanitizer"))
+        except (AssertionError, pytest.fail.Exception) as e:
+            failures.append(e)
+    if failures:
+        raise failures[0]
 
 
 @pytest.fixture(scope="session")
